@@ -1,0 +1,83 @@
+/**
+ * The typed errors of eventual-cache. Callers branch with `instanceof`, never on
+ * messages; every message says what to do next.
+ */
+
+/** Base class: every error this library throws on purpose is an `EventualCacheError`. */
+export class EventualCacheError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Options or configuration that cannot work; thrown synchronously by constructors. */
+export class InvalidOptionsError extends EventualCacheError {
+  /** Dotted path of the offending field, e.g. `replication.delayMs.min`. */
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super(`Invalid option "${field}": ${message}`, options);
+    this.field = field;
+  }
+}
+
+/** Input to `put`/`get`/`delete` that is not acceptable (key too long, value not JSON, bad TTL). */
+export class InvalidInputError extends EventualCacheError {
+  /** Which argument was wrong: `key`, `value` or `ttlMs`. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/**
+ * The node's Redis (or a peer's) did not answer. The operation did not happen; retrying
+ * later is safe. `url` is the Redis URL with any password removed.
+ */
+export class RedisUnavailableError extends EventualCacheError {
+  readonly url: string;
+  constructor(url: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      `Redis at ${url} is unreachable (${detail}); the operation was not applied. ` +
+        'Check that redis-server is running there (e.g. `redis-server --port 6379`) or set REDIS_URL.',
+      options,
+    );
+    this.url = url;
+  }
+}
+
+/**
+ * An optimistic transaction kept losing its WATCH race. Nothing was written; the caller
+ * may retry. Raising `maxTransactionRetries` helps only under extreme contention.
+ */
+export class TransactionConflictError extends EventualCacheError {
+  readonly attempts: number;
+  constructor(attempts: number) {
+    super(
+      `Optimistic transaction aborted ${attempts} times in a row (WATCHed keys kept changing); nothing was written. ` +
+        'Retry the operation, or raise maxTransactionRetries for very hot keys.',
+    );
+    this.attempts = attempts;
+  }
+}
+
+/** A record read from Redis could not be decoded: the key holds something this library did not write. */
+export class CorruptRecordError extends EventualCacheError {
+  readonly redisKey: string;
+  constructor(redisKey: string, options?: { cause?: unknown }) {
+    super(
+      `Redis key ${JSON.stringify(redisKey)} does not hold an eventual-cache record; ` +
+        'another program wrote into this node\'s key namespace. Delete the key or choose another prefix.',
+      options,
+    );
+    this.redisKey = redisKey;
+  }
+}
+
+/** The node was closed; it accepts no more operations. */
+export class NodeClosedError extends EventualCacheError {
+  constructor(nodeId: string) {
+    super(`Replica node ${nodeId} is closed; start a new node to keep writing.`);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Options of a replica node, with their defaults and validation.
+ */
+import { DEFAULT_CLOCK_OPTIONS } from '../clock/hlc.js';
+import { NODE_ID_PATTERN } from '../clock/timestamp.js';
+import { InvalidOptionsError } from '../errors/index.js';
+import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
+import type { RedisTarget } from '../store/connections.js';
+import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
+import type { TransactionHooks } from '../store/transaction.js';
+
+export interface PeerOptions {
+  /** The peer's node id. */
+  id: string;
+  /** The peer's Redis: its replication queues live there, and so do the records they name. */
+  redis: RedisTarget;
+}
+
+export interface LimitOptions {
+  /**
+   * Longest key, in UTF-8 bytes.
+   * @defaultValue 1024
+   */
+  maxKeyBytes: number;
+  /**
+   * Largest value, in bytes of its JSON text.
+   * @defaultValue 1048576 (1 MiB)
+   */
+  maxValueBytes: number;
+  /**
+   * Longest TTL a write may carry. Unit: milliseconds.
+   * @defaultValue 31536000000 (365 days)
+   */
+  maxTtlMs: number;
+}
+
+export const DEFAULT_LIMIT_OPTIONS: LimitOptions = Object.freeze({
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+  maxTtlMs: 365 * 24 * 60 * 60 * 1000,
+});
+
+export interface ReplicaNodeOptions extends Partial<StoreOptions> {
+  /** This node's id: letters, digits, `_` or `-`, at most 64 characters. */
+  id: string;
+  /** This node's own Redis (a URL such as `redis://127.0.0.1:6379/1`, or ioredis options). */
+  redis: RedisTarget;
+  /** The other nodes of the cluster. */
+  peers: PeerOptions[];
+  /**
+   * First part of every Redis key and BullMQ prefix; all nodes of a cluster must agree.
+   * @defaultValue "ec"
+   */
+  prefix?: string;
+  /** Replication delay, batching, retries; see {@link ReplicationOptions}. */
+  replication?: Partial<ReplicationOptions>;
+  /**
+   * Shifts this node's physical clock (to demonstrate skew). Unit: milliseconds.
+   * @defaultValue 0
+   */
+  clockOffsetMs?: number;
+  /**
+   * Remote timestamps further ahead than this are counted as drift and do not move the
+   * local clock (records carrying them are still applied). Unit: milliseconds.
+   * @defaultValue 60000
+   */
+  maxDriftMs?: number;
+  /**
+   * Physical clock source (ms since the epoch); tests inject a fake.
+   * @defaultValue `Date.now`
+   */
+  now?: () => number;
+  /** Input limits; see {@link LimitOptions}. */
+  limits?: Partial<LimitOptions>;
+  /** Fault injection for tests (e.g. kill a connection between WATCH and EXEC). */
+  transactionHooks?: TransactionHooks;
+}
+
+export interface ResolvedNodeOptions {
+  id: string;
+  redis: RedisTarget;
+  peers: PeerOptions[];
+  prefix: string;
+  replication: ReplicationOptions;
+  store: StoreOptions;
+  clock: { now: () => number; clockOffsetMs: number; maxDriftMs: number };
+  limits: LimitOptions;
+  transactionHooks: TransactionHooks;
+}
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Validates synchronously; throws {@link InvalidOptionsError} naming the field. */
+export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidOptionsError('options', 'expected an object');
+  if (typeof o.id !== 'string' || !NODE_ID_PATTERN.test(o.id)) {
+    throw new InvalidOptionsError('id', `must match ${NODE_ID_PATTERN} (letters, digits, "_" or "-"), got ${JSON.stringify(o.id)}`);
+  }
+  checkTarget('redis', o.redis);
+  if (!Array.isArray(o.peers)) throw new InvalidOptionsError('peers', 'must be an array of {id, redis}');
+  const seen = new Set([o.id]);
+  o.peers.forEach((p, i) => {
+    if (typeof p?.id !== 'string' || !NODE_ID_PATTERN.test(p.id)) throw new InvalidOptionsError(`peers[${i}].id`, `must match ${NODE_ID_PATTERN}`);
+    if (seen.has(p.id)) throw new InvalidOptionsError(`peers[${i}].id`, `duplicate node id ${JSON.stringify(p.id)}`);
+    seen.add(p.id);
+    checkTarget(`peers[${i}].redis`, p.redis);
+  });
+  const prefix = o.prefix ?? 'ec';
+  if (!PREFIX_PATTERN.test(prefix)) throw new InvalidOptionsError('prefix', `must match ${PREFIX_PATTERN}`);
+  const clockOffsetMs = o.clockOffsetMs ?? DEFAULT_CLOCK_OPTIONS.clockOffsetMs;
+  const maxDriftMs = o.maxDriftMs ?? DEFAULT_CLOCK_OPTIONS.maxDriftMs;
+  if (!Number.isFinite(clockOffsetMs)) throw new InvalidOptionsError('clockOffsetMs', 'must be a finite number of milliseconds');
+  if (!(Number.isFinite(maxDriftMs) && maxDriftMs > 0)) throw new InvalidOptionsError('maxDriftMs', 'must be a positive number of milliseconds');
+  const limits = { ...DEFAULT_LIMIT_OPTIONS, ...definedOnly(o.limits ?? {}) };
+  for (const field of ['maxKeyBytes', 'maxValueBytes', 'maxTtlMs'] as const) {
+    if (!Number.isSafeInteger(limits[field]) || limits[field] <= 0) throw new InvalidOptionsError(`limits.${field}`, 'must be a positive integer');
+  }
+  const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };
+  for (const field of Object.keys(DEFAULT_STORE_OPTIONS) as Array<keyof StoreOptions>) {
+    const v = o[field];
+    if (v !== undefined) store[field] = v;
+  }
+  return {
+    id: o.id,
+    redis: o.redis,
+    peers: o.peers.map((p) => ({ id: p.id, redis: p.redis })),
+    prefix,
+    replication: resolveReplicationOptions(o.replication),
+    store,
+    clock: { now: o.now ?? DEFAULT_CLOCK_OPTIONS.now, clockOffsetMs, maxDriftMs },
+    limits,
+    transactionHooks: o.transactionHooks ?? {},
+  };
+}
+
+function checkTarget(field: string, target: unknown): void {
+  if (typeof target === 'string') {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      throw new InvalidOptionsError(field, 'must be a Redis URL such as redis://127.0.0.1:6379/1');
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new InvalidOptionsError(field, `unsupported scheme ${url.protocol} (use redis:// or rediss://)`);
+    }
+    return;
+  }
+  if (typeof target !== 'object' || target === null) throw new InvalidOptionsError(field, 'must be a Redis URL or ioredis options');
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,390 @@
+/**
+ * A replica node: one HLC, one store in its own Redis, one outbox relay producing a queue
+ * per peer, and one receiver per peer consuming the queue that peer fills for this node.
+ *
+ *   put ─► RecordStore (WATCH/MULTI: SET + XADD outbox) ─► ack
+ *                       └─► OutboxRelay ─► Queue "to-B" (on A's Redis, delayed job)
+ *                                                 └─► B's PeerReceiver ─► merge into B (WATCH/MULTI)
+ */
+import { EventEmitter } from 'node:events';
+import { HybridLogicalClock } from '../clock/hlc.js';
+import { parseTimestamp } from '../clock/timestamp.js';
+import { InvalidInputError, NodeClosedError } from '../errors/index.js';
+import type { Conflict, MergeOutcome } from '../record/merge.js';
+import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
+import type { WriteOp } from '../record/write.js';
+import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
+import { PeerReceiver } from '../replication/peer-receiver.js';
+import { KeyBuilder } from '../store/keys.js';
+import { createRedis, closeRedis, connect } from '../store/connections.js';
+import { RecordStore } from '../store/record-store.js';
+import { NodeMetrics } from './metrics.js';
+import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
+import type { Redis } from 'ioredis';
+
+export interface PutOptions {
+  /** Time to live in milliseconds; the record expires at origin time + ttlMs on every node. */
+  ttlMs?: number;
+}
+
+/** What `delete` returns: the tombstone's identity. */
+export interface DeleteResult {
+  key: string;
+  deleted: true;
+  hlc: string;
+  origin: string;
+  version: Readonly<Record<string, number>>;
+}
+
+export interface ListOptions {
+  /** Only keys starting with this. */
+  prefix?: string;
+  /** Page size hint; at most this many items are returned. @defaultValue 100 */
+  limit?: number;
+  /** Opaque cursor from the previous page; omit for the first. */
+  cursor?: string;
+}
+
+export interface ListPage {
+  items: RecordView[];
+  /** Pass back for the next page; `null` when the iteration is complete. */
+  cursor: string | null;
+}
+
+/** One peer as seen from this node. */
+export interface PeerStatus {
+  id: string;
+  /** Jobs in this node's queue for the peer, by state. */
+  backlog: { waiting: number; delayed: number; active: number; failed: number };
+  /** Age in ms of the oldest write not yet applied by the peer (0 when none). */
+  oldestPendingMs: number;
+  /** Failed attempts to apply the peer's jobs here since start (each was retried). */
+  retries: number;
+  lastError?: string;
+  lastErrorAt?: number;
+}
+
+export interface ClusterStatus {
+  node: string;
+  /** Committed writes not yet turned into replication jobs. */
+  outbox: number;
+  peers: PeerStatus[];
+}
+
+export interface ReplicatedEvent {
+  from: string;
+  record: CacheRecord;
+  outcome: MergeOutcome;
+}
+
+export interface ConflictEvent extends Conflict {
+  node: string;
+  at: number;
+}
+
+export interface DriftEvent {
+  from: string;
+  hlc: string;
+  aheadMs: number;
+}
+
+export interface ReplicaNodeEvents {
+  write: [record: CacheRecord];
+  replicated: [event: ReplicatedEvent];
+  conflict: [event: ConflictEvent];
+  drift: [event: DriftEvent];
+  error: [error: Error];
+}
+
+export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
+  readonly id: string;
+  readonly clock: HybridLogicalClock;
+  readonly metrics: NodeMetrics;
+  readonly keys: KeyBuilder;
+  readonly options: ResolvedNodeOptions;
+  private readonly store: RecordStore;
+  private readonly queueConnection: Redis;
+  private readonly relay: OutboxRelay;
+  private readonly receivers: PeerReceiver[] = [];
+  private readonly inflight = new Set<Promise<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
+  constructor(options: ReplicaNodeOptions) {
+    super();
+    this.options = resolveNodeOptions(options);
+    const o = this.options;
+    this.id = o.id;
+    this.clock = new HybridLogicalClock(o.id, o.clock);
+    this.keys = new KeyBuilder(o.prefix, o.id);
+    this.store = new RecordStore(o.redis, this.keys, this.clock, o.store, {
+      ...o.transactionHooks,
+      onRetry: (attempt, reason) => {
+        this.metrics.transactionRetries.inc({ reason });
+        o.transactionHooks.onRetry?.(attempt, reason);
+      },
+    });
+    this.metrics = new NodeMetrics(o.id, () => this.backlogRows());
+    this.queueConnection = createRedis(o.redis, 'command', `${o.prefix}:${o.id}:queues`);
+    this.relay = new OutboxRelay(
+      this.store,
+      o.peers.map((p) => p.id),
+      this.queueConnection,
+      o.replication,
+      {
+        onEnqueued: (peer, keys, coalesced) => {
+          if (keys > 0) this.metrics.replicationJobs.inc({ peer });
+          this.metrics.replicationKeys.inc({ peer, kind: 'enqueued' }, keys);
+          if (coalesced > 0) this.metrics.replicationKeys.inc({ peer, kind: 'coalesced' }, coalesced);
+        },
+        onError: (error) => this.fail(error),
+      },
+    );
+  }
+
+  /** Creates a node, connects to its Redis (failing with `RedisUnavailableError` if it cannot) and starts replicating. */
+  static async start(options: ReplicaNodeOptions): Promise<ReplicaNode> {
+    const node = new ReplicaNode(options);
+    await node.open();
+    return node;
+  }
+
+  private async open(): Promise<void> {
+    const o = this.options;
+    try {
+      await this.store.connect();
+      await connect(this.queueConnection, o.redis, o.store.connectTimeoutMs);
+    } catch (error) {
+      await this.store.close();
+      await closeRedis(this.queueConnection);
+      throw error;
+    }
+    for (const peer of o.peers) {
+      this.receivers.push(
+        new PeerReceiver(o.id, peer, o.prefix, o.replication, {
+          apply: (records, job) => this.applyFromPeer(peer.id, records, job),
+          onAttemptFailed: (peerId) => this.metrics.replicationFailures.inc({ peer: peerId }),
+          onError: (_peer, error) => this.fail(error),
+        }),
+      );
+    }
+    this.relay.start();
+    // Jobs that failed for good in an earlier run get another chance now.
+    await this.retryFailed().catch((error: unknown) => this.fail(error));
+  }
+
+  /** Writes `value` under `key` locally and returns the stored record; peers get it asynchronously. */
+  async put(key: string, value: JsonValue, options: PutOptions = {}): Promise<RecordView> {
+    this.checkKey(key);
+    const valueJson = this.checkValue(value);
+    const ttlMs = options.ttlMs;
+    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > this.options.limits.maxTtlMs)) {
+      throw new InvalidInputError('ttlMs', `ttlMs must be a positive integer of milliseconds up to ${this.options.limits.maxTtlMs}`);
+    }
+    const op: WriteOp = ttlMs === undefined ? { kind: 'put', key, valueJson } : { kind: 'put', key, valueJson, ttlMs };
+    const record = await this.write(op);
+    this.metrics.writes.inc();
+    return toView(record);
+  }
+
+  /** Deletes `key` by writing a tombstone that replicates like a write. Idempotent. */
+  async delete(key: string): Promise<DeleteResult> {
+    this.checkKey(key);
+    const record = await this.write({ kind: 'delete', key });
+    this.metrics.deletes.inc();
+    return { key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+  }
+
+  /** The live value of `key` on this node (possibly stale), or `undefined` if absent, deleted or expired. */
+  async get(key: string): Promise<RecordView | undefined> {
+    this.checkKey(key);
+    const record = await this.track(this.store.read(key));
+    return record && isLive(record, this.clock.physicalNow()) ? toView(record) : undefined;
+  }
+
+  /** The stored record including tombstones and expired records (for inspection and tests). */
+  async getRecord(key: string): Promise<CacheRecord | undefined> {
+    this.checkKey(key);
+    return this.track(this.store.read(key));
+  }
+
+  /** A page of live keys. */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    this.assertOpen();
+    const limit = options.limit ?? 100;
+    let cursor = options.cursor ?? '0';
+    const items: RecordView[] = [];
+    // SCAN pages can be empty or overshoot; keep going until the page has something.
+    do {
+      const page = await this.track(this.store.scan(options.prefix ?? '', cursor, Math.max(limit, 10)));
+      items.push(...page.records.map(toView));
+      cursor = page.cursor;
+    } while (cursor !== '0' && items.length < limit);
+    return { items, cursor: cursor === '0' ? null : cursor };
+  }
+
+  /** The newest `limit` conflicts this node resolved, newest first. */
+  async conflicts(limit = 50): Promise<ConflictEvent[]> {
+    this.assertOpen();
+    return this.track(this.store.conflicts(limit));
+  }
+
+  /** True when this node's Redis answers. */
+  ping(): Promise<boolean> {
+    return this.store.ping();
+  }
+
+  /** Replication backlog and health per peer. */
+  async status(): Promise<ClusterStatus> {
+    this.assertOpen();
+    const outboxEntries = await this.store.readOutbox(1);
+    const outboxOldest = outboxEntries[0]?.committedAt;
+    const now = Date.now();
+    const peers = await Promise.all(
+      this.options.peers.map(async (peer) => {
+        const queue = this.relay.queues.get(peer.id);
+        const receiver = this.receivers.find((r) => r.peerId === peer.id);
+        const counts = queue ? await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized') : {};
+        let oldest = outboxOldest;
+        if (queue) {
+          for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
+            const [job] = await queue.getJobs([state], 0, 0, true);
+            if (job && (oldest === undefined || job.data.committedAt < oldest)) oldest = job.data.committedAt;
+          }
+        }
+        const status: PeerStatus = {
+          id: peer.id,
+          backlog: {
+            waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+            delayed: counts.delayed ?? 0,
+            active: counts.active ?? 0,
+            failed: counts.failed ?? 0,
+          },
+          oldestPendingMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+          ...(receiver?.status ?? { retries: 0 }),
+        };
+        return status;
+      }),
+    );
+    return { node: this.id, outbox: await this.store.outboxLength(), peers };
+  }
+
+  /** Re-queues every failed replication job of this node's queues; returns how many queues were retried. */
+  async retryFailed(): Promise<void> {
+    await Promise.all([...this.relay.queues.values()].map((q) => q.retryJobs({ state: 'failed' })));
+  }
+
+  /** Hands the outbox to the queues now (normally automatic); resolves once it was empty. */
+  flushOutbox(): Promise<void> {
+    return this.relay.flush();
+  }
+
+  /** The BullMQ queues this node produces (one per peer), e.g. for a dashboard. */
+  get queues() {
+    return [...this.relay.queues.values()];
+  }
+
+  /**
+   * Stops accepting operations, waits for those in flight, hands the outbox to the queues,
+   * lets the workers finish their current jobs and closes every connection. Idempotent:
+   * later calls return the same promise. Nothing acknowledged is lost: what could not be
+   * enqueued stays in the outbox for the next start.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.inflight]);
+      await this.relay.close();
+      await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
+      await this.store.close();
+      await closeRedis(this.queueConnection);
+    })();
+    return this.closing;
+  }
+
+  private async write(op: WriteOp): Promise<CacheRecord> {
+    const record = await this.track(this.store.write(op));
+    this.relay.notify();
+    this.emit('write', record);
+    return record;
+  }
+
+  private async applyFromPeer(from: string, records: CacheRecord[], job: ReplicationJobData): Promise<void> {
+    for (const record of records) {
+      const observed = this.clock.observe(parseTimestamp(record.hlc));
+      if (observed.drifted) {
+        this.metrics.clockDrift.inc();
+        this.emit('drift', { from, hlc: record.hlc, aheadMs: observed.aheadMs });
+      }
+    }
+    const reports = await this.store.applyRemote(records);
+    const now = Date.now();
+    this.metrics.replicationLag.observe(Math.max(0, now - job.committedAt) / 1000);
+    for (const { incoming, result } of reports) {
+      this.metrics.merges.inc({ outcome: result.outcome });
+      if (result.conflict) {
+        this.metrics.conflicts.inc();
+        this.emit('conflict', { ...result.conflict, node: this.id, at: this.clock.physicalNow() });
+      }
+      this.emit('replicated', { from, record: result.outcome === 'applied' ? result.record : incoming, outcome: result.outcome });
+    }
+  }
+
+  private async backlogRows(): Promise<Array<{ peer: string; state: string; count: number }>> {
+    const rows: Array<{ peer: string; state: string; count: number }> = [];
+    for (const [peer, queue] of this.relay.queues) {
+      const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+      for (const [state, count] of Object.entries(counts)) rows.push({ peer, state, count });
+    }
+    const outbox = await this.store.outboxLength();
+    for (const peer of this.relay.queues.keys()) rows.push({ peer, state: 'outbox', count: outbox });
+    return rows;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.assertOpen();
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new NodeClosedError(this.id);
+  }
+
+  private checkKey(key: unknown): asserts key is string {
+    this.assertOpen();
+    if (typeof key !== 'string' || key.length === 0) throw new InvalidInputError('key', 'key must be a non-empty string');
+    if (!key.isWellFormed()) throw new InvalidInputError('key', 'key must be valid UTF-8 (it contains a lone surrogate)');
+    if (CONTROL_CHARS.test(key)) throw new InvalidInputError('key', 'key must not contain control characters (U+0000-U+001F, U+007F)');
+    const bytes = Buffer.byteLength(key, 'utf8');
+    if (bytes > this.options.limits.maxKeyBytes) {
+      throw new InvalidInputError('key', `key is ${bytes} bytes; the limit is ${this.options.limits.maxKeyBytes} bytes (limits.maxKeyBytes)`);
+    }
+  }
+
+  private checkValue(value: unknown): string {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (cause) {
+      throw new InvalidInputError('value', `value is not JSON-serializable: ${(cause as Error).message}`);
+    }
+    if (json === undefined) throw new InvalidInputError('value', 'value must be a JSON value (null, boolean, number, string, array or object)');
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > this.options.limits.maxValueBytes) {
+      throw new InvalidInputError('value', `value is ${bytes} bytes as JSON; the limit is ${this.options.limits.maxValueBytes} bytes (limits.maxValueBytes)`);
+    }
+    return json;
+  }
+
+  private fail(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    // An 'error' event without a listener would crash the process; background failures
+    // are also visible in metrics and /cluster, so they are only emitted when someone listens.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;

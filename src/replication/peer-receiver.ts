@@ -1,0 +1,89 @@
+/**
+ * Consumer side of replication: a BullMQ worker on a peer's Redis that takes the jobs the
+ * peer queued for this node ("to-<self>"), reads the peer's current records for the job's
+ * keys and merges them into this node's store.
+ *
+ * A job that cannot be applied (this node's Redis is down, say) throws, and BullMQ retries
+ * it with capped exponential backoff for as long as it takes; nothing is ever dropped.
+ * Jobs that exhaust even that, or fail for good, stay in the failed set, visible in the
+ * dashboard and re-queued by `retryFailed()` and at every start.
+ */
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
+import { KeyBuilder, replicationQueueName } from '../store/keys.js';
+import { readRecords } from '../store/record-store.js';
+import type { CacheRecord } from '../record/record.js';
+import { retryDelayMs, type ReplicationOptions } from './options.js';
+import type { ReplicationJobData } from './outbox-relay.js';
+
+export interface PeerReceiverHooks {
+  /** Applies the records; throwing makes BullMQ retry the job. */
+  apply(records: CacheRecord[], job: ReplicationJobData): Promise<void>;
+  onAttemptFailed(peer: string, error: Error, attemptsMade: number): void;
+  onError(peer: string, error: unknown): void;
+}
+
+/** What this node knows about its link from one peer. */
+export interface ReceiverStatus {
+  /** Failed attempts since start (each is retried). */
+  readonly retries: number;
+  /** Message of the most recent failure, if any. */
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+}
+
+export class PeerReceiver {
+  readonly peerId: string;
+  readonly worker: Worker<ReplicationJobData>;
+  private readonly workerConnection: Redis;
+  private readonly reader: Redis;
+  private readonly sourceKeys: KeyBuilder;
+  private retries = 0;
+  private lastError: { message: string; at: number } | undefined;
+
+  constructor(selfId: string, peer: { id: string; redis: RedisTarget }, prefix: string, options: ReplicationOptions, hooks: PeerReceiverHooks) {
+    this.peerId = peer.id;
+    this.sourceKeys = new KeyBuilder(prefix, peer.id);
+    this.workerConnection = createRedis(peer.redis, 'worker', `${prefix}:${selfId}:from-${peer.id}`);
+    this.reader = createRedis(peer.redis, 'command', `${prefix}:${selfId}:read-${peer.id}`);
+    // Connect in the background: a peer whose Redis is down must not stop this node starting.
+    this.workerConnection.connect().catch(() => undefined);
+    this.reader.connect().catch(() => undefined);
+
+    this.worker = new Worker<ReplicationJobData>(replicationQueueName(selfId), (job) => this.process(job), {
+      connection: this.workerConnection,
+      prefix: this.sourceKeys.queuePrefix,
+      concurrency: options.concurrency,
+      // A job whose worker died is handed out again instead of failing after one stall.
+      maxStalledCount: 1_000_000,
+      settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, options) },
+    });
+    this.worker.on('failed', (job, error) => {
+      this.retries += 1;
+      this.lastError = { message: error.message, at: Date.now() };
+      hooks.onAttemptFailed(peer.id, error, job?.attemptsMade ?? 0);
+    });
+    this.worker.on('error', (error) => hooks.onError(peer.id, error));
+    this.hooks = hooks;
+  }
+
+  private readonly hooks: PeerReceiverHooks;
+
+  get status(): ReceiverStatus {
+    return this.lastError
+      ? { retries: this.retries, lastError: this.lastError.message, lastErrorAt: this.lastError.at }
+      : { retries: this.retries };
+  }
+
+  private async process(job: Job<ReplicationJobData>): Promise<void> {
+    const records = await readRecords(this.reader, this.sourceKeys, job.data.keys);
+    await this.hooks.apply(records, job.data);
+  }
+
+  /** Stops taking jobs, waits for the ones in progress, closes the connections. */
+  async close(): Promise<void> {
+    await this.worker.close();
+    await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
+  }
+}

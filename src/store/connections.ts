@@ -1,0 +1,173 @@
+/**
+ * Redis connections: how they are made, how they fail, and the pool of dedicated
+ * connections that optimistic transactions borrow.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { RedisUnavailableError } from '../errors/index.js';
+
+/** Where a node's Redis is: a URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) or ioredis options. */
+export type RedisTarget = string | RedisOptions;
+
+/** The URL with any password replaced by `***`: safe for logs and error messages. */
+export function describeTarget(target: RedisTarget): string {
+  if (typeof target === 'string') {
+    try {
+      const url = new URL(target);
+      if (url.password) url.password = '***';
+      return url.toString();
+    } catch {
+      return '(unparseable Redis URL)';
+    }
+  }
+  return `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}/${target.db ?? 0}`;
+}
+
+/** What the connection is for; decides how it behaves while Redis is away. */
+export type ConnectionRole =
+  /** Reads, the outbox and queue producers: fail fast (one retry) so callers can answer 503. */
+  | 'command'
+  /** BullMQ workers: block and retry forever (BullMQ requires `maxRetriesPerRequest: null`). */
+  | 'worker'
+  /**
+   * Optimistic transactions: never queue or resend a command across a reconnect, because
+   * a MULTI/EXEC replayed on a new connection would run without its WATCH.
+   */
+  | 'transaction';
+
+const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
+  command: { maxRetriesPerRequest: 1, enableAutoPipelining: true },
+  worker: { maxRetriesPerRequest: null },
+  transaction: { maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, enableAutoPipelining: false },
+};
+
+/** Opens a connection; `lazyConnect` so callers decide when to wait for it. */
+export function createRedis(target: RedisTarget, role: ConnectionRole, name: string): Redis {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    connectionName: name,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    ...ROLE_OPTIONS[role],
+  };
+  const redis = typeof target === 'string' ? new Redis(target, options) : new Redis({ ...target, ...options });
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
+  // The failures surface through the commands that need the connection instead.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** Connects a lazy connection, turning failure into {@link RedisUnavailableError}. */
+export async function connect(redis: Redis, target: RedisTarget, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.status === 'wait' ? redis.connect() : waitForReady(redis),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (cause) {
+    redis.disconnect();
+    throw new RedisUnavailableError(describeTarget(target), cause instanceof Error ? cause.message : String(cause), { cause });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function waitForReady(redis: Redis): Promise<void> {
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
+/** True for errors that mean "Redis is not reachable right now" rather than a bug. */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof RedisUnavailableError) return true;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'EHOSTUNREACH'].includes(code)) return true;
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|max retries per request|MaxRetriesPerRequest|LOADING|connect ECONNREFUSED/i.test(
+    error.message,
+  );
+}
+
+/** Quits politely if possible, disconnects otherwise; never throws. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  if (redis.status === 'ready') {
+    try {
+      await Promise.race([redis.quit(), new Promise((r) => setTimeout(r, 1_000))]);
+    } catch {
+      /* already gone */
+    }
+  }
+  redis.disconnect();
+}
+
+/**
+ * A connection lent to one transaction at a time, with a generation number that changes
+ * whenever the underlying socket closes. A transaction records the generation before WATCH
+ * and refuses to send MULTI/EXEC if it changed: a new socket would not carry the WATCH.
+ */
+export class TransactionConnection {
+  readonly redis: Redis;
+  private gen = 0;
+
+  constructor(redis: Redis) {
+    this.redis = redis;
+    redis.on('close', () => {
+      this.gen += 1;
+    });
+  }
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** Still the same socket as at `generation`, and usable. */
+  isIntact(generation: number): boolean {
+    return this.gen === generation && this.redis.status === 'ready';
+  }
+}
+
+/**
+ * A fixed set of dedicated connections. `acquire` lends one exclusively (WATCH is per
+ * connection: two transactions interleaved on one connection silently lose updates).
+ */
+export class TransactionPool {
+  private readonly idle: TransactionConnection[] = [];
+  private readonly all: TransactionConnection[] = [];
+  private readonly waiters: Array<(c: TransactionConnection) => void> = [];
+  private readonly target: RedisTarget;
+
+  constructor(target: RedisTarget, size: number, name: string) {
+    this.target = target;
+    for (let i = 0; i < size; i++) {
+      const c = new TransactionConnection(createRedis(target, 'transaction', `${name}:tx${i}`));
+      this.all.push(c);
+      this.idle.push(c);
+    }
+  }
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  async connect(timeoutMs: number): Promise<void> {
+    await Promise.all(this.all.map((c) => connect(c.redis, this.target, timeoutMs)));
+  }
+
+  acquire(): Promise<TransactionConnection> {
+    const c = this.idle.pop();
+    if (c) return Promise.resolve(c);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(c: TransactionConnection): void {
+    const next = this.waiters.shift();
+    if (next) next(c);
+    else this.idle.push(c);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((c) => closeRedis(c.redis)));
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The one place that builds Redis keys: `${prefix}:${nodeId}:${kind}[:${key}]`.
+ *
+ * Every key a node touches starts with its own `${prefix}:${nodeId}:`, so two nodes may
+ * share one Redis database without seeing each other's data, and a user key (any string,
+ * including `:`, `*`, `{}` or `/`) only ever appears after the fixed `rec:` part: it can
+ * never name another node's key or one of the node's own bookkeeping keys.
+ */
+export type KeyKind = 'rec' | 'outbox' | 'clock' | 'conflicts' | 'q';
+
+export class KeyBuilder {
+  readonly prefix: string;
+  readonly nodeId: string;
+  private readonly recordPrefix: string;
+
+  constructor(prefix: string, nodeId: string) {
+    this.prefix = prefix;
+    this.nodeId = nodeId;
+    this.recordPrefix = `${prefix}:${nodeId}:rec:`;
+  }
+
+  /** Redis key of a user key's record (a string holding the encoded record). */
+  record(key: string): string {
+    return this.recordPrefix + key;
+  }
+
+  /** The user key back from a record's Redis key. */
+  userKey(redisKey: string): string {
+    return redisKey.slice(this.recordPrefix.length);
+  }
+
+  /** SCAN pattern matching the records whose user key starts with `keyPrefix` (glob-escaped). */
+  recordPattern(keyPrefix = ''): string {
+    return `${escapeGlob(this.recordPrefix + keyPrefix)}*`;
+  }
+
+  /** Stream of committed writes not yet handed to BullMQ (the crash-safe outbox). */
+  get outbox(): string {
+    return `${this.prefix}:${this.nodeId}:outbox`;
+  }
+
+  /** Sorted set holding the clock's persisted high-water mark. */
+  get clock(): string {
+    return `${this.prefix}:${this.nodeId}:clock`;
+  }
+
+  /** Capped list of recent LWW conflicts, newest first. */
+  get conflicts(): string {
+    return `${this.prefix}:${this.nodeId}:conflicts`;
+  }
+
+  /** BullMQ prefix for this node's replication queues (one queue per destination peer). */
+  get queuePrefix(): string {
+    return `${this.prefix}:${this.nodeId}:q`;
+  }
+}
+
+/** Queue (on the origin's Redis) that carries the origin's writes to `peerId`. */
+export function replicationQueueName(peerId: string): string {
+  return `to-${peerId}`;
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,364 @@
+/**
+ * One node's records in its own Redis database.
+ *
+ * - Local writes are group-committed: writes that arrive while a transaction is in flight
+ *   share the next WATCH/MULTI/EXEC, and the same MULTI appends the batch's keys to the
+ *   outbox stream and raises the persisted clock high-water mark. A write is acknowledged
+ *   only after EXEC, so an acknowledged write always has its outbox entry (crash safety).
+ * - Remote records are merged with the pure `merge` inside optimistic transactions.
+ * - Tombstones and expired records are kept for `tombstoneRetentionMs` (Redis removes them
+ *   physically afterwards) so that late, older writes cannot resurrect them meanwhile.
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { HybridLogicalClock } from '../clock/hlc.js';
+import { formatTimestamp, parseTimestamp, wallMsOf } from '../clock/timestamp.js';
+import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
+import { merge, type Conflict, type MergeResult } from '../record/merge.js';
+import { decodeRecord, encodeRecord, isLive, type CacheRecord } from '../record/record.js';
+import { localWrite, type WriteOp } from '../record/write.js';
+import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
+import type { KeyBuilder } from './keys.js';
+import { optimisticTransaction, type TransactionHooks } from './transaction.js';
+
+export interface StoreOptions {
+  /**
+   * How long tombstones, and records past their expiry, are kept before Redis removes
+   * them. A peer that stays away longer than this can resurrect a deleted key when it
+   * comes back (the Cassandra `gc_grace_seconds` trade-off). Unit: milliseconds.
+   * @defaultValue 86400000 (24 h)
+   */
+  tombstoneRetentionMs: number;
+  /**
+   * Retries of an optimistic transaction whose EXEC was aborted before giving up.
+   * @defaultValue 64
+   */
+  maxTransactionRetries: number;
+  /**
+   * Dedicated connections for transactions (a WATCH belongs to its connection).
+   * @defaultValue 4
+   */
+  transactionPoolSize: number;
+  /**
+   * Largest number of local writes committed in one transaction (group commit).
+   * @defaultValue 256
+   */
+  maxWriteBatch: number;
+  /**
+   * Entries kept in the conflict log.
+   * @defaultValue 1000
+   */
+  conflictLogSize: number;
+  /**
+   * How long to wait for Redis when connecting. Unit: milliseconds.
+   * @defaultValue 5000
+   */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
+  tombstoneRetentionMs: 24 * 60 * 60 * 1000,
+  maxTransactionRetries: 64,
+  transactionPoolSize: 4,
+  maxWriteBatch: 256,
+  conflictLogSize: 1000,
+  connectTimeoutMs: 5_000,
+});
+
+/** A logged conflict: which concurrent write lost to which, where and when. */
+export interface ConflictEntry extends Conflict {
+  /** The node that observed the conflict. */
+  readonly node: string;
+  /** When it was observed, ms since the epoch (this node's clock). */
+  readonly at: number;
+}
+
+/** One merged record and what the merge decided. */
+export interface MergeReport {
+  readonly incoming: CacheRecord;
+  readonly result: MergeResult;
+}
+
+/** A committed batch of local writes not yet handed to the replication queues. */
+export interface OutboxEntry {
+  readonly id: string;
+  readonly keys: string[];
+  /** Real time (ms since the epoch, no clock offset) at which the batch committed. */
+  readonly committedAt: number;
+}
+
+export interface StoreHooks extends TransactionHooks {}
+
+interface PendingWrite {
+  readonly op: WriteOp;
+  readonly resolve: (record: CacheRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class RecordStore {
+  readonly keys: KeyBuilder;
+  readonly target: RedisTarget;
+  /** Connection for reads, the outbox and BullMQ's queues; never used for a WATCH. */
+  readonly redis: Redis;
+  private readonly clock: HybridLogicalClock;
+  private readonly opts: StoreOptions;
+  private readonly hooks: StoreHooks;
+  private readonly pool: TransactionPool;
+  private readonly pending: PendingWrite[] = [];
+  private inflight = 0;
+
+  constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
+    this.opts = { ...DEFAULT_STORE_OPTIONS, ...options };
+    for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
+      const v = this.opts[field];
+      if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidOptionsError(field, `must be a positive integer, got ${String(v)}`);
+    }
+    if (!Number.isSafeInteger(this.opts.maxTransactionRetries) || this.opts.maxTransactionRetries < 0) {
+      throw new InvalidOptionsError('maxTransactionRetries', 'must be a non-negative integer');
+    }
+    this.target = target;
+    this.keys = keys;
+    this.clock = clock;
+    this.hooks = hooks;
+    this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
+    this.pool = new TransactionPool(target, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
+  }
+
+  get options(): Readonly<StoreOptions> {
+    return this.opts;
+  }
+
+  /** Connects every connection and restores the clock's persisted high-water mark. */
+  async connect(): Promise<void> {
+    await connect(this.redis, this.target, this.opts.connectTimeoutMs);
+    await this.pool.connect(this.opts.connectTimeoutMs);
+    const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
+    if (hwm !== null) this.clock.restore(Number(hwm));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await closeRedis(this.redis);
+  }
+
+  /** True when Redis answers PING. */
+  async ping(): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    try {
+      return (await Promise.race([this.redis.ping(), new Promise((r) => setTimeout(() => r('timeout'), 1_000))])) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  /** The stored record of `key`, tombstones and expired records included. */
+  async read(key: string): Promise<CacheRecord | undefined> {
+    const raw = await this.guard(() => this.redis.get(this.keys.record(key)));
+    return raw === null ? undefined : decodeRecord(key, this.keys.record(key), raw);
+  }
+
+  /** Records of several keys in one round trip (absent keys are skipped). */
+  readMany(keys: readonly string[]): Promise<CacheRecord[]> {
+    return this.guard(() => readRecords(this.redis, this.keys, keys));
+  }
+
+  /**
+   * Commits a local write or delete and resolves with the stored record once EXEC
+   * succeeded. Deleting a key that is already a tombstone returns that tombstone unchanged.
+   */
+  write(op: WriteOp): Promise<CacheRecord> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ op, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Number of local writes accepted but not yet committed. */
+  get pendingWrites(): number {
+    return this.pending.length + this.inflight;
+  }
+
+  private pump(): void {
+    while (this.pending.length > 0 && this.inflight < this.pool.size) {
+      const batch = this.pending.splice(0, this.opts.maxWriteBatch);
+      this.inflight += 1;
+      void this.commitBatch(batch).finally(() => {
+        this.inflight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async commitBatch(batch: PendingWrite[]): Promise<void> {
+    const userKeys = [...new Set(batch.map((w) => w.op.key))];
+    const redisKeys = userKeys.map((k) => this.keys.record(k));
+    try {
+      const records = await optimisticTransaction(
+        this.pool,
+        this.target,
+        redisKeys,
+        (values) => {
+          const current = new Map<string, CacheRecord | undefined>();
+          userKeys.forEach((k, i) => current.set(k, decodeOrUndefined(k, redisKeys[i] as string, values[i] ?? null)));
+          const changed = new Set<string>();
+          const nowMs = this.clock.physicalNow();
+          const results = batch.map(({ op }) => {
+            const existing = current.get(op.key);
+            if (op.kind === 'delete' && existing?.deleted) return existing;
+            const ts = existing ? this.clock.after(parseTimestamp(existing.hlc)) : this.clock.now();
+            const record = localWrite(existing, op, formatTimestamp(ts), this.clock.nodeId, nowMs);
+            current.set(op.key, record);
+            changed.add(op.key);
+            return record;
+          });
+          if (changed.size === 0) return { result: results };
+          return {
+            result: results,
+            write: (multi) => {
+              let hwm = 0;
+              for (const key of changed) {
+                const record = current.get(key) as CacheRecord;
+                this.queueSet(multi, record, nowMs);
+                hwm = Math.max(hwm, wallMsOf(record.hlc));
+              }
+              multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
+              multi.zadd(this.keys.clock, 'GT', hwm, 'hwm');
+            },
+          };
+        },
+        { maxRetries: this.opts.maxTransactionRetries, ...this.hooks },
+      );
+      batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    }
+  }
+
+  /**
+   * Merges records received from a peer. Records for the same key are folded in order;
+   * the whole batch commits in one transaction (or is retried as a whole).
+   */
+  async applyRemote(incoming: readonly CacheRecord[]): Promise<MergeReport[]> {
+    if (incoming.length === 0) return [];
+    const userKeys = [...new Set(incoming.map((r) => r.key))];
+    const redisKeys = userKeys.map((k) => this.keys.record(k));
+    return optimisticTransaction(
+      this.pool,
+      this.target,
+      redisKeys,
+      (values) => {
+        const current = new Map<string, CacheRecord | undefined>();
+        userKeys.forEach((k, i) => current.set(k, decodeOrUndefined(k, redisKeys[i] as string, values[i] ?? null)));
+        const changed = new Set<string>();
+        const conflicts: ConflictEntry[] = [];
+        const nowMs = this.clock.physicalNow();
+        const reports = incoming.map((record) => {
+          const result = merge(current.get(record.key), record);
+          if (result.changed) {
+            current.set(record.key, result.record);
+            changed.add(record.key);
+          }
+          if (result.conflict) conflicts.push({ ...result.conflict, node: this.keys.nodeId, at: nowMs });
+          return { incoming: record, result };
+        });
+        if (changed.size === 0 && conflicts.length === 0) return { result: reports };
+        return {
+          result: reports,
+          write: (multi) => {
+            for (const key of changed) this.queueSet(multi, current.get(key) as CacheRecord, nowMs);
+            if (conflicts.length > 0) {
+              multi.lpush(this.keys.conflicts, ...conflicts.map((c) => JSON.stringify(c)));
+              multi.ltrim(this.keys.conflicts, 0, this.opts.conflictLogSize - 1);
+            }
+          },
+        };
+      },
+      { maxRetries: this.opts.maxTransactionRetries, ...this.hooks },
+    );
+  }
+
+  /** SET with the physical lifetime the record needs (see class comment). */
+  private queueSet(multi: ChainableCommander, record: CacheRecord, nowMs: number): void {
+    const key = this.keys.record(record.key);
+    const value = encodeRecord(record);
+    const retention = this.opts.tombstoneRetentionMs;
+    if (record.deleted) multi.set(key, value, 'PX', retention);
+    else if (record.expiresAt !== undefined) multi.set(key, value, 'PX', Math.max(record.expiresAt - nowMs, 0) + retention);
+    else multi.set(key, value);
+  }
+
+  /** The oldest `count` outbox entries (committed writes not yet enqueued for the peers). */
+  async readOutbox(count: number): Promise<OutboxEntry[]> {
+    const rows = await this.guard(() => this.redis.xrange(this.keys.outbox, '-', '+', 'COUNT', count));
+    return rows.map(([id, fields]) => {
+      const f = new Map<string, string>();
+      for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
+      return { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
+    });
+  }
+
+  /** Removes outbox entries whose keys are now in every peer's queue. */
+  async ackOutbox(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.guard(() => this.redis.xdel(this.keys.outbox, ...ids));
+  }
+
+  /** Number of outbox entries not yet enqueued. */
+  async outboxLength(): Promise<number> {
+    return this.guard(() => this.redis.xlen(this.keys.outbox));
+  }
+
+  /** The newest `limit` conflicts, newest first. */
+  async conflicts(limit: number): Promise<ConflictEntry[]> {
+    const rows = await this.guard(() => this.redis.lrange(this.keys.conflicts, 0, Math.max(0, limit - 1)));
+    return rows.map((r) => JSON.parse(r) as ConflictEntry);
+  }
+
+  /**
+   * One page of live records whose keys start with `keyPrefix`, in Redis SCAN order.
+   * Like SCAN, a key present for the whole iteration is returned at least once.
+   */
+  async scan(keyPrefix: string, cursor: string, count: number): Promise<{ records: CacheRecord[]; cursor: string }> {
+    const [next, redisKeys] = await this.guard(() => this.redis.scan(cursor, 'MATCH', this.keys.recordPattern(keyPrefix), 'COUNT', count));
+    if (redisKeys.length === 0) return { records: [], cursor: next };
+    const raws = await this.guard(() => this.redis.mget(...redisKeys));
+    const nowMs = this.clock.physicalNow();
+    const records: CacheRecord[] = [];
+    raws.forEach((raw, i) => {
+      if (raw === null || raw === undefined) return;
+      const redisKey = redisKeys[i] as string;
+      const record = decodeRecord(this.keys.userKey(redisKey), redisKey, raw);
+      if (isLive(record, nowMs)) records.push(record);
+    });
+    return { records, cursor: next };
+  }
+
+  /** Runs a command on the shared connection, turning "Redis is away" into {@link RedisUnavailableError}. */
+  async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (isConnectionError(error)) {
+        throw new RedisUnavailableError(describeTarget(this.target), error instanceof Error ? error.message : String(error), { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * Reads records of `keys` from any node's namespace (`keyBuilder` names the node). Peer
+ * workers use it on the origin's Redis to fetch the current record of each replicated key.
+ */
+export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: readonly string[]): Promise<CacheRecord[]> {
+  if (keys.length === 0) return [];
+  const redisKeys = keys.map((k) => keyBuilder.record(k));
+  const raws = await redis.mget(...redisKeys);
+  const out: CacheRecord[] = [];
+  raws.forEach((raw, i) => {
+    if (raw !== null && raw !== undefined) out.push(decodeRecord(keys[i] as string, redisKeys[i] as string, raw));
+  });
+  return out;
+}
+
+function decodeOrUndefined(key: string, redisKey: string, raw: string | null): CacheRecord | undefined {
+  return raw === null ? undefined : decodeRecord(key, redisKey, raw);
+}

@@ -1,0 +1,114 @@
+/**
+ * Optimistic transactions: WATCH -> read -> decide (pure) -> MULTI/EXEC, retried when EXEC
+ * returns null because a watched key changed. No Lua: the decision is ordinary TypeScript,
+ * which is what lets the merge be a pure, property-tested function.
+ */
+import type { ChainableCommander } from 'ioredis';
+import { RedisUnavailableError, TransactionConflictError } from '../errors/index.js';
+import { describeTarget, isConnectionError, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
+
+export interface TransactionPlan<T> {
+  /** Queues the writes inside MULTI. Omit it when there is nothing to write. */
+  readonly write?: (multi: ChainableCommander) => void;
+  /** What the transaction returns once EXEC succeeded (or nothing needed writing). */
+  readonly result: T;
+}
+
+export interface TransactionHooks {
+  /** Called after each aborted attempt: `conflict` (EXEC returned null) or `connection` (socket replaced). */
+  onRetry?: (attempt: number, reason: 'conflict' | 'connection') => void;
+  /** Fault injection for tests: runs between the read and MULTI/EXEC. */
+  beforeExec?: (connection: TransactionConnection) => Promise<void>;
+}
+
+export interface TransactionOptions extends TransactionHooks {
+  /** Attempts after the first before giving up with {@link TransactionConflictError}. */
+  readonly maxRetries: number;
+}
+
+/**
+ * Runs `plan` against the current values of `watchKeys` (as MGET returns them) until its
+ * writes commit without any watched key having changed in between.
+ *
+ * The connection is borrowed exclusively from `pool` for the whole attempt, and its socket
+ * generation is checked right before MULTI/EXEC is written: if the socket was replaced
+ * since WATCH (a reconnect drops the WATCH), the attempt is abandoned instead of
+ * committing blind. Transaction connections never queue or resend commands, so nothing can
+ * slip onto a new socket after that synchronous check.
+ */
+export async function optimisticTransaction<T>(
+  pool: TransactionPool,
+  target: RedisTarget,
+  watchKeys: readonly string[],
+  plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>,
+  options: TransactionOptions,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > options.maxRetries) throw new TransactionConflictError(attempt);
+    if (attempt > 0) await backoff(attempt);
+    const connection = await pool.acquire();
+    try {
+      const outcome = await attemptOnce(connection, target, watchKeys, plan, options);
+      if (outcome.committed) return outcome.result;
+      options.onRetry?.(attempt + 1, outcome.reason);
+    } finally {
+      pool.release(connection);
+    }
+  }
+}
+
+type Attempt<T> = { committed: true; result: T } | { committed: false; reason: 'conflict' | 'connection' };
+
+async function attemptOnce<T>(
+  connection: TransactionConnection,
+  target: RedisTarget,
+  watchKeys: readonly string[],
+  plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>,
+  options: TransactionOptions,
+): Promise<Attempt<T>> {
+  const { redis } = connection;
+  try {
+    await waitUntilReady(connection, target);
+    const generation = connection.generation;
+    const replies = await redis.pipeline().watch(...watchKeys).mget(...watchKeys).exec();
+    const [watchReply, mgetReply] = replies ?? [];
+    if (watchReply?.[0]) throw watchReply[0];
+    if (mgetReply?.[0]) throw mgetReply[0];
+    const decided = plan(mgetReply?.[1] as Array<string | null>);
+    if (!decided.write) {
+      await redis.unwatch();
+      return { committed: true, result: decided.result };
+    }
+    await options.beforeExec?.(connection);
+    // Synchronous from this check until exec() has written MULTI..EXEC to the socket.
+    if (!connection.isIntact(generation)) return { committed: false, reason: 'connection' };
+    const multi = redis.multi();
+    decided.write(multi);
+    const results = await multi.exec();
+    if (results === null) return { committed: false, reason: 'conflict' };
+    for (const [error] of results) if (error) throw error;
+    return { committed: true, result: decided.result };
+  } catch (error) {
+    if (isConnectionError(error)) {
+      throw new RedisUnavailableError(describeTarget(target), error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** A socket that is reconnecting gets a moment to come back before the attempt fails. */
+async function waitUntilReady(connection: TransactionConnection, target: RedisTarget): Promise<void> {
+  const deadline = Date.now() + 1_000;
+  while (connection.redis.status !== 'ready') {
+    if (connection.redis.status === 'end' || Date.now() > deadline) {
+      throw new RedisUnavailableError(describeTarget(target), `connection ${connection.redis.status}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Jittered pause so transactions that collided do not collide again in lockstep. */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** attempt, 50);
+  return new Promise((r) => setTimeout(r, ms));
+}
