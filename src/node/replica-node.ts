@@ -15,9 +15,10 @@ import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } fro
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
 import { PeerReceiver } from '../replication/peer-receiver.js';
+import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
-import { RecordStore } from '../store/record-store.js';
+import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { NodeMetrics } from './metrics.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
 import type { Redis } from 'ioredis';
@@ -39,7 +40,7 @@ export interface DeleteResult {
 export interface ListOptions {
   /** Only keys starting with this. */
   prefix?: string;
-  /** Page size hint; at most this many items are returned. @defaultValue 100 */
+  /** At most this many items are returned (1..10000). @defaultValue 100 */
   limit?: number;
   /** Opaque cursor from the previous page; omit for the first. */
   cursor?: string;
@@ -108,6 +109,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly receivers: PeerReceiver[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
+  private backgroundResync: Promise<void> | undefined;
 
   /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
   constructor(options: ReplicaNodeOptions) {
@@ -151,9 +153,11 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   private async open(): Promise<void> {
     const o = this.options;
+    let freshDatabase: boolean;
     try {
       await this.store.connect();
       await connect(this.queueConnection, o.redis, o.store.connectTimeoutMs);
+      freshDatabase = await this.store.markStarted();
     } catch (error) {
       await this.store.close();
       await closeRedis(this.queueConnection);
@@ -169,6 +173,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       );
     }
     this.relay.start();
+    // A database without this node's start marker is new or was wiped (e.g. a Redis without
+    // persistence restarted): the queues only carry writes made from now on, so pull what
+    // the peers already hold. Runs in the background; a peer that is down is retried.
+    if (freshDatabase && o.peers.length > 0) this.backgroundResync = this.resyncUntilDone();
     // Jobs that failed for good in an earlier run get another chance now.
     await this.retryFailed().catch((error: unknown) => this.fail(error));
   }
@@ -208,19 +216,31 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.track(this.store.read(key));
   }
 
-  /** A page of live keys. */
+  /**
+   * A page of live keys, in Redis SCAN order. Like SCAN, every key that exists for the
+   * whole iteration is returned at least once; keys written meanwhile may or may not be.
+   */
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.assertOpen();
     const limit = options.limit ?? 100;
-    let cursor = options.cursor ?? '0';
+    if (!Number.isSafeInteger(limit) || limit <= 0 || limit > 10_000) throw new InvalidInputError('limit', 'limit must be an integer from 1 to 10000');
+    let [scanCursor, skip] = parseListCursor(options.cursor);
     const items: RecordView[] = [];
-    // SCAN pages can be empty or overshoot; keep going until the page has something.
-    do {
-      const page = await this.track(this.store.scan(options.prefix ?? '', cursor, Math.max(limit, 10)));
-      items.push(...page.records.map(toView));
-      cursor = page.cursor;
-    } while (cursor !== '0' && items.length < limit);
-    return { items, cursor: cursor === '0' ? null : cursor };
+    for (;;) {
+      const page = await this.track(this.store.scan(options.prefix ?? '', scanCursor, Math.max(limit, 100)));
+      const fresh = page.records.slice(skip);
+      const room = limit - items.length;
+      if (fresh.length > room) {
+        items.push(...fresh.slice(0, room).map(toView));
+        // Resume inside this SCAN page: same cursor, skipping what was returned.
+        return { items, cursor: `${scanCursor}.${skip + room}` };
+      }
+      items.push(...fresh.map(toView));
+      scanCursor = page.cursor;
+      skip = 0;
+      if (scanCursor === '0') return { items, cursor: null };
+      if (items.length === limit) return { items, cursor: scanCursor };
+    }
   }
 
   /** The newest `limit` conflicts this node resolved, newest first. */
@@ -274,6 +294,41 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     await Promise.all([...this.relay.queues.values()].map((q) => q.retryJobs({ state: 'failed' })));
   }
 
+  /**
+   * Anti-entropy: merges every record each peer holds into this node (pages of 500, one
+   * transaction per page). Runs by itself when the node starts on a new or wiped database;
+   * call it to repair a node by hand. Resolves with the number of records read per peer.
+   */
+  async resync(): Promise<Record<string, number>> {
+    this.assertOpen();
+    const counts: Record<string, number> = {};
+    for (const receiver of this.receivers) {
+      counts[receiver.peerId] = await this.track(receiver.pullAll((records) => this.applyRecords(receiver.peerId, records).then(() => undefined)));
+    }
+    return counts;
+  }
+
+  /** Resolves when the start-up resync of a new or wiped database finished (immediately if none). */
+  async resynced(): Promise<void> {
+    await this.backgroundResync;
+  }
+
+  private async resyncUntilDone(): Promise<void> {
+    const pending = new Set(this.receivers);
+    for (let attempt = 1; pending.size > 0 && !this.closing; attempt++) {
+      for (const receiver of [...pending]) {
+        try {
+          await receiver.pullAll((records) => this.applyRecords(receiver.peerId, records).then(() => undefined));
+          pending.delete(receiver);
+        } catch (error) {
+          if (this.closing) return;
+          this.fail(error);
+        }
+      }
+      if (pending.size > 0) await new Promise((r) => setTimeout(r, retryDelayMs(attempt, this.options.replication)));
+    }
+  }
+
   /** Hands the outbox to the queues now (normally automatic); resolves once it was empty. */
   flushOutbox(): Promise<void> {
     return this.relay.flush();
@@ -292,7 +347,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.inflight]);
+      await Promise.allSettled([...this.inflight, this.backgroundResync]);
       await this.relay.close();
       await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
       await this.store.close();
@@ -309,6 +364,11 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   }
 
   private async applyFromPeer(from: string, records: CacheRecord[], job: ReplicationJobData): Promise<void> {
+    await this.applyRecords(from, records);
+    this.metrics.replicationLag.observe(Math.max(0, Date.now() - job.committedAt) / 1000);
+  }
+
+  private async applyRecords(from: string, records: CacheRecord[]): Promise<MergeReport[]> {
     for (const record of records) {
       const observed = this.clock.observe(parseTimestamp(record.hlc));
       if (observed.drifted) {
@@ -317,8 +377,6 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       }
     }
     const reports = await this.store.applyRemote(records);
-    const now = Date.now();
-    this.metrics.replicationLag.observe(Math.max(0, now - job.committedAt) / 1000);
     for (const { incoming, result } of reports) {
       this.metrics.merges.inc({ outcome: result.outcome });
       if (result.conflict) {
@@ -327,6 +385,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       }
       this.emit('replicated', { from, record: result.outcome === 'applied' ? result.record : incoming, outcome: result.outcome });
     }
+    return reports;
   }
 
   private async backlogRows(): Promise<Array<{ peer: string; state: string; count: number }>> {
@@ -384,6 +443,14 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     // are also visible in metrics and /cluster, so they are only emitted when someone listens.
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
+}
+
+/** Cursor = `<SCAN cursor>[.<records of that SCAN page already returned>]`. */
+function parseListCursor(cursor: string | undefined): [string, number] {
+  if (cursor === undefined || cursor === '') return ['0', 0];
+  const match = /^(\d{1,20})(?:\.(\d{1,6}))?$/.exec(cursor);
+  if (!match) throw new InvalidInputError('cursor', 'cursor must be a value returned by a previous page');
+  return [match[1] as string, Number(match[2] ?? 0)];
 }
 
 // eslint-disable-next-line no-control-regex

@@ -12,7 +12,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
 import { KeyBuilder, replicationQueueName } from '../store/keys.js';
-import { readRecords } from '../store/record-store.js';
+import { readRecords, scanRecords } from '../store/record-store.js';
 import type { CacheRecord } from '../record/record.js';
 import { retryDelayMs, type ReplicationOptions } from './options.js';
 import type { ReplicationJobData } from './outbox-relay.js';
@@ -79,6 +79,23 @@ export class PeerReceiver {
   private async process(job: Job<ReplicationJobData>): Promise<void> {
     const records = await readRecords(this.reader, this.sourceKeys, job.data.keys);
     await this.hooks.apply(records, job.data);
+  }
+
+  /**
+   * Anti-entropy: reads every record the peer holds, page by page, and hands each page to
+   * `apply`. Used when this node's database is new or was wiped, so it recovers writes it
+   * can no longer receive through the queues.
+   */
+  async pullAll(apply: (records: CacheRecord[]) => Promise<void>, pageSize = 500): Promise<number> {
+    let cursor = '0';
+    let total = 0;
+    do {
+      const page = await scanRecords(this.reader, this.sourceKeys, '', cursor, pageSize);
+      if (page.records.length > 0) await apply(page.records);
+      total += page.records.length;
+      cursor = page.cursor;
+    } while (cursor !== '0');
+    return total;
   }
 
   /** Stops taking jobs, waits for the ones in progress, closes the connections. */

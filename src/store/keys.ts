@@ -6,7 +6,7 @@
  * including `:`, `*`, `{}` or `/`) only ever appears after the fixed `rec:` part: it can
  * never name another node's key or one of the node's own bookkeeping keys.
  */
-export type KeyKind = 'rec' | 'outbox' | 'clock' | 'conflicts' | 'q';
+export type KeyKind = 'rec' | 'outbox' | 'clock' | 'conflicts' | 'meta' | 'q';
 
 export class KeyBuilder {
   readonly prefix: string;
@@ -42,6 +42,11 @@ export class KeyBuilder {
   /** Sorted set holding the clock's persisted high-water mark. */
   get clock(): string {
     return `${this.prefix}:${this.nodeId}:clock`;
+  }
+
+  /** Marker written at a node's first start; its absence means a new or wiped database. */
+  get meta(): string {
+    return `${this.prefix}:${this.nodeId}:meta`;
   }
 
   /** Capped list of recent LWW conflicts, newest first. */

@@ -317,18 +317,15 @@ export class RecordStore {
    * Like SCAN, a key present for the whole iteration is returned at least once.
    */
   async scan(keyPrefix: string, cursor: string, count: number): Promise<{ records: CacheRecord[]; cursor: string }> {
-    const [next, redisKeys] = await this.guard(() => this.redis.scan(cursor, 'MATCH', this.keys.recordPattern(keyPrefix), 'COUNT', count));
-    if (redisKeys.length === 0) return { records: [], cursor: next };
-    const raws = await this.guard(() => this.redis.mget(...redisKeys));
+    const page = await this.guard(() => scanRecords(this.redis, this.keys, keyPrefix, cursor, count));
     const nowMs = this.clock.physicalNow();
-    const records: CacheRecord[] = [];
-    raws.forEach((raw, i) => {
-      if (raw === null || raw === undefined) return;
-      const redisKey = redisKeys[i] as string;
-      const record = decodeRecord(this.keys.userKey(redisKey), redisKey, raw);
-      if (isLive(record, nowMs)) records.push(record);
-    });
-    return { records, cursor: next };
+    return { records: page.records.filter((r) => isLive(r, nowMs)), cursor: page.cursor };
+  }
+
+  /** True when this node has never written its start marker (a new or wiped database). */
+  async markStarted(): Promise<boolean> {
+    const created = await this.guard(() => this.redis.set(this.keys.meta, JSON.stringify({ firstStart: Date.now() }), 'NX'));
+    return created === 'OK';
   }
 
   /** Runs a command on the shared connection, turning "Redis is away" into {@link RedisUnavailableError}. */
@@ -357,6 +354,26 @@ export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: re
     if (raw !== null && raw !== undefined) out.push(decodeRecord(keys[i] as string, redisKeys[i] as string, raw));
   });
   return out;
+}
+
+/** One SCAN page of a node's records (tombstones and expired records included). */
+export async function scanRecords(
+  redis: Redis,
+  keyBuilder: KeyBuilder,
+  keyPrefix: string,
+  cursor: string,
+  count: number,
+): Promise<{ records: CacheRecord[]; cursor: string }> {
+  const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keyBuilder.recordPattern(keyPrefix), 'COUNT', count);
+  if (redisKeys.length === 0) return { records: [], cursor: next };
+  const raws = await redis.mget(...redisKeys);
+  const records: CacheRecord[] = [];
+  raws.forEach((raw, i) => {
+    if (raw === null || raw === undefined) return;
+    const redisKey = redisKeys[i] as string;
+    records.push(decodeRecord(keyBuilder.userKey(redisKey), redisKey, raw));
+  });
+  return { records, cursor: next };
 }
 
 function decodeOrUndefined(key: string, redisKey: string, raw: string | null): CacheRecord | undefined {

@@ -1,0 +1,84 @@
+/**
+ * The HTTP API of one replica node (Express 5).
+ *
+ *   request ─► ASCII URL check ─► log ─► /health, /metrics (always open)
+ *                                    └─► token check (when configured)
+ *                                          ├─► /keys, /keys/:key ─► ReplicaNode
+ *                                          ├─► /cluster, /conflicts
+ *                                          └─► /admin/queues (bull-board)
+ *                                    └─► 404 / error shape
+ *
+ * | Method | Path                          | Success                                            |
+ * |--------|-------------------------------|----------------------------------------------------|
+ * | PUT    | /keys/:key                    | 200 `{key, value, hlc, origin, version, expiresAt?}` |
+ * | GET    | /keys/:key                    | 200 same shape; 404 when absent/deleted/expired    |
+ * | DELETE | /keys/:key                    | 200 `{key, deleted: true, hlc, origin, version}`   |
+ * | GET    | /keys?prefix=&limit=&cursor=  | 200 `{items, cursor}` (cursor null on the last page) |
+ * | GET    | /health                       | 200 `{status: "ok", node}`; 503 when Redis is down |
+ * | GET    | /cluster                      | 200 `{node, outbox, peers: [{id, backlog, …}]}`    |
+ * | GET    | /conflicts?limit=             | 200 `{node, items}` newest first                   |
+ * | GET    | /metrics                      | 200 Prometheus text                                |
+ * | *      | /admin/queues                 | the Bull dashboard                                 |
+ *
+ * Every error is `{"error": {"code", "message", "field"?}}`; see {@link ErrorCode}.
+ */
+import express from 'express';
+import type { ReplicaNode } from '../node/replica-node.js';
+import { requireToken, TokenVerifier } from './auth.js';
+import { DASHBOARD_PATH, dashboardRouter } from './dashboard.js';
+import { errorHandler } from './errors.js';
+import { keysRouter } from './keys-routes.js';
+import { openRouter, statusRouter } from './node-routes.js';
+import { resolveHttpOptions, type HttpOptions } from './options.js';
+import { asciiTarget, noStore, unknownRoute } from './routing.js';
+import { RequestValidator } from './validation.js';
+
+export type { HttpOptions } from './options.js';
+export { DEFAULT_HTTP_OPTIONS } from './options.js';
+export type { ErrorBody, ErrorCode } from './errors.js';
+
+/**
+ * Builds the Express app serving `node`. It does not listen and does not own the node:
+ * closing the node is the caller's business (see `startNodeServer`, which does both).
+ * Options are validated synchronously (`InvalidOptionsError` names the field).
+ */
+export function createApp(node: ReplicaNode, options: HttpOptions = {}): express.Express {
+  const o = resolveHttpOptions(options, node.options.limits);
+  const validator = new RequestValidator(node.options.limits);
+  const app = express();
+  app.set('x-powered-by', false);
+  app.set('etag', false);
+  app.set('case sensitive routing', true);
+
+  app.use(asciiTarget);
+  if (o.logger) {
+    const logger = o.logger;
+    app.use((req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        // Method, path and status only: headers (Authorization) and bodies are never logged.
+        logger.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      });
+      next();
+    });
+  }
+
+  app.use(noStore, openRouter(node));
+  if (o.authToken !== undefined) {
+    const verifier = new TokenVerifier(o.authToken);
+    const api = requireToken(verifier, 'bearer');
+    const dashboard = requireToken(verifier, 'bearer-or-basic');
+    app.use((req, res, next) => (isDashboardPath(req.path) ? dashboard : api)(req, res, next));
+  }
+  if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
+  app.use(noStore, keysRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
+  app.use(unknownRoute);
+  app.use(errorHandler(o.logger));
+  return app;
+}
+
+/** The paths `app.use(DASHBOARD_PATH, …)` serves. */
+function isDashboardPath(path: string): boolean {
+  return path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);
+}

@@ -1,0 +1,165 @@
+/**
+ * A replica node and its HTTP API on one port: what `eventual-cache node` and
+ * `eventual-cache cluster` start, and what the HTTP tests start.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
+import type { ReplicaNodeOptions } from '../node/options.js';
+import { ReplicaNode } from '../node/replica-node.js';
+import { createApp } from './app.js';
+import type { ErrorBody } from './errors.js';
+import type { HttpOptions } from './options.js';
+
+export interface NodeServerOptions extends ReplicaNodeOptions {
+  /** TCP port to listen on; `0` picks a free one (read it back from {@link NodeServer.port}). */
+  port: number;
+  /**
+   * Interface to listen on. The default keeps an unauthenticated node off the network;
+   * use `0.0.0.0` in a container.
+   * @defaultValue "127.0.0.1"
+   */
+  host?: string;
+  /** The HTTP API's options; see {@link HttpOptions}. */
+  http?: HttpOptions;
+  /**
+   * How long `close()` lets in-flight requests finish before cutting their connections.
+   * Unit: milliseconds.
+   * @defaultValue 10000
+   */
+  shutdownTimeoutMs?: number;
+}
+
+export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
+
+export interface NodeServer {
+  /** The running replica node. */
+  readonly node: ReplicaNode;
+  /** The HTTP server (e.g. to read its address or tune its timeouts). */
+  readonly server: Server;
+  /** Base URL, e.g. `http://127.0.0.1:3001` (a wildcard host is reported as loopback). */
+  readonly url: string;
+  /** The port actually bound. */
+  readonly port: number;
+  /**
+   * Graceful shutdown: stops accepting connections, lets in-flight requests finish (up to
+   * `shutdownTimeoutMs`), then closes the node (its queues, workers and connections).
+   * Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void>;
+}
+
+/** The HTTP server could not listen (port in use, address not available, no permission). */
+export class ListenError extends EventualCacheError {
+  readonly port: number;
+  readonly host: string;
+  constructor(host: string, port: number, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const hint =
+      code === 'EADDRINUSE'
+        ? 'another process uses it; stop it or choose another port'
+        : code === 'EACCES'
+          ? 'ports below 1024 need privileges; choose a port above 1024'
+          : 'check the host and port';
+    super(`Cannot listen on ${host}:${port} (${code ?? String(cause)}): ${hint}.`, { cause });
+    this.port = port;
+    this.host = host;
+  }
+}
+
+/**
+ * Starts a replica node (failing with `RedisUnavailableError` if its Redis does not
+ * answer), then serves its API. If listening fails the node is closed again, so a failed
+ * start leaves nothing running.
+ */
+export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  const { port, host = DEFAULT_NODE_SERVER_OPTIONS.host, http = {}, shutdownTimeoutMs = DEFAULT_NODE_SERVER_OPTIONS.shutdownTimeoutMs, ...nodeOptions } = options;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw new InvalidOptionsError('port', 'must be an integer from 0 to 65535');
+  if (!Number.isSafeInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
+    throw new InvalidOptionsError('shutdownTimeoutMs', 'must be a non-negative integer number of milliseconds');
+  }
+  const node = await ReplicaNode.start(nodeOptions);
+  let app;
+  try {
+    app = createApp(node, http);
+  } catch (error) {
+    await node.close();
+    throw error;
+  }
+
+  let closing = false;
+  const server = createServer((req, res) => {
+    // Keep-alive connections would outlive close(); tell clients to reconnect elsewhere.
+    if (closing) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
+  server.on('clientError', answerClientError);
+  try {
+    await listen(server, port, host);
+  } catch (error) {
+    await node.close();
+    throw new ListenError(host, port, error);
+  }
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
+      deadline.unref();
+      await stopped;
+      clearTimeout(deadline);
+      await node.close();
+    })();
+    return closed;
+  };
+
+  return { node, server, url: `http://${urlHost(host)}:${boundPort}`, port: boundPort, close };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Requests Node's HTTP parser rejects (malformed request line or headers, headers over
+ * 16 KiB, request timeout) never reach Express; answer them in the API's error shape too.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  // Like Node's default: once a response has started on this socket, a raw answer would corrupt it.
+  if (error.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, body]: [number, string, ErrorBody] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', errorBody('headers_too_large', 'The request line and headers exceed 16 KiB; keys longer than the node allows are refused anyway.')]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', errorBody('bad_request', 'The request was not received in time.')]
+        : [400, 'Bad Request', errorBody('bad_request', 'The request is not valid HTTP/1.1.')];
+  const json = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+  );
+}
+
+function errorBody(code: ErrorBody['error']['code'], message: string): ErrorBody {
+  return { error: { code, message } };
+}
