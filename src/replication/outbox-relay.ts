@@ -29,6 +29,8 @@ export interface ReplicationJobData {
   readonly committedAt: number;
 }
 
+/** Upper bound on how long the relay waits to batch writes after a notification. */
+const MAX_GATHER_MS = 5;
 /** Outbox entries read per round; each holds one group-committed batch of keys. */
 const OUTBOX_READ_COUNT = 128;
 export const REPLICATION_JOB_NAME = 'replicate';
@@ -99,10 +101,21 @@ export class OutboxRelay {
     }
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.scheduled = false;
       void this.flush();
-    });
+    };
+    // Gathering writes for a moment turns many tiny jobs into a few larger ones; the wait
+    // never delays delivery, because each job's delay is counted from its oldest write.
+    if (this.gatherMs > 0) setTimeout(run, this.gatherMs).unref();
+    else setImmediate(run);
+  }
+
+  /** How long a notification waits for more writes: a fraction of the smallest delay, at most 5 ms. */
+  private get gatherMs(): number {
+    const d = this.opts.delayMs;
+    const smallest = typeof d === 'number' ? d : d.min;
+    return Math.min(MAX_GATHER_MS, Math.floor(smallest / 4));
   }
 
   /** Enqueues everything in the outbox now; resolves when the outbox was empty once. */
