@@ -6,46 +6,20 @@
  * With no node list anywhere (no file, no `EVENTUAL_CACHE_NODES`) the CLI runs the
  * **embedded default**: nodes A, B, C on ports 3001–3003 with Redis databases 1–3 of
  * `REDIS_URL` (or `redis://127.0.0.1:6379`). Every variable is documented in
- * `docs/configuration.md`; keep the two in step (`ENV` below is the list the docs and the
- * compose test check against).
+ * `docs/configuration.md`; keep the two in step (`ENV` in `env.ts` is the list the docs
+ * test and the compose test check against). The schema lives in `config-schema.ts`.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { NODE_ID_PATTERN } from '../clock/timestamp.js';
-import { EventualCacheError } from '../errors/index.js';
 import type { ReplicaNodeOptions } from '../node/options.js';
 import { DEFAULT_REPLICATION_OPTIONS, type DelaySpec } from '../replication/options.js';
+import { ConfigError, configFileSchema, DEFAULT_FIRST_PORT, formatIssues, type ConfigFile, type LogLevel } from './config-schema.js';
+import { definedOnly, ENV, nonEmpty, readEnv } from './env.js';
 
-/** Levels accepted by `logLevel` / `LOG_LEVEL` (pino's, plus `silent`). */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** Every environment variable the loader reads, by the setting it feeds. */
-export const ENV = Object.freeze({
-  config: 'EVENTUAL_CACHE_CONFIG',
-  nodes: 'EVENTUAL_CACHE_NODES',
-  nodeId: 'EVENTUAL_CACHE_NODE_ID',
-  redisUrl: 'REDIS_URL',
-  port: 'PORT',
-  host: 'EVENTUAL_CACHE_HOST',
-  prefix: 'EVENTUAL_CACHE_PREFIX',
-  authToken: 'EVENTUAL_CACHE_TOKEN',
-  delayMs: 'EVENTUAL_CACHE_DELAY_MS',
-  clockOffsetMs: 'EVENTUAL_CACHE_CLOCK_OFFSET_MS',
-  maxDriftMs: 'EVENTUAL_CACHE_MAX_DRIFT_MS',
-  tombstoneRetentionMs: 'EVENTUAL_CACHE_TOMBSTONE_RETENTION_MS',
-  maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
-  maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
-  maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
-  maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
-  dashboard: 'EVENTUAL_CACHE_DASHBOARD',
-  logLevel: 'LOG_LEVEL',
-});
+export { ConfigError, configFileSchema, DEFAULT_FIRST_PORT, formatIssues, LOG_LEVELS, type ConfigFile, type LogLevel } from './config-schema.js';
+export { ENV, parseDelay, parseNodeList } from './env.js';
 
 /** Redis server of the embedded default when `REDIS_URL` is not set. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-/** HTTP port of the first node when neither the config nor `PORT` names one; the others follow. */
-export const DEFAULT_FIRST_PORT = 3001;
 /** Node ids of the embedded default, on Redis databases 1, 2 and 3. */
 export const EMBEDDED_NODE_IDS = Object.freeze(['A', 'B', 'C']);
 
@@ -112,117 +86,6 @@ export interface ConfigSource {
   warnings: string[];
 }
 
-/** The configuration cannot be used; `issues` lists each problem as `field: what is wrong`. */
-export class ConfigError extends EventualCacheError {
-  readonly issues: string[];
-  constructor(context: string, issues: string[]) {
-    super(`${context}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-    this.issues = issues;
-  }
-}
-
-// ---- schema -----------------------------------------------------------------------------
-
-const ms = (what = 'a number of milliseconds') => z.number({ error: `expected ${what}` }).refine(Number.isFinite, `expected ${what}`);
-const nonNegativeMs = () => ms('a non-negative number of milliseconds').refine((v) => v >= 0, 'expected a non-negative number of milliseconds');
-const positiveInt = () => z.number({ error: 'expected integer' }).int({ error: 'expected integer' }).positive({ error: 'expected a positive integer' });
-const port = z
-  .number({ error: 'expected integer' })
-  .int({ error: 'expected integer' })
-  .min(0, { error: 'expected a port between 0 and 65535' })
-  .max(65_535, { error: 'expected a port between 0 and 65535' });
-const redisUrl = z.string({ error: 'expected a Redis URL such as redis://127.0.0.1:6379/1' }).refine(isRedisUrl, {
-  error: 'expected a Redis URL such as redis://127.0.0.1:6379/1 (redis:// or rediss://)',
-});
-
-const delaySchema = z.union([nonNegativeMs(), z.strictObject({ min: nonNegativeMs(), max: nonNegativeMs() })], {
-  error: 'expected a number of milliseconds or {"min": ms, "max": ms}',
-});
-
-const nodeSchema = z.strictObject({
-  id: z.string({ error: 'expected a string' }).regex(NODE_ID_PATTERN, { error: 'expected 1-64 letters, digits, "_" or "-"' }),
-  port,
-  redis: redisUrl,
-  host: z.string({ error: 'expected a string' }).min(1, { error: 'expected a host name or address' }).optional(),
-  clockOffsetMs: ms().optional(),
-});
-
-/** The config file as written; every field but `nodes` entries' `id`, `port`, `redis` is optional. */
-export const configFileSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    nodes: z.array(nodeSchema, { error: 'expected an array of {"id", "port", "redis"}' }).min(1, { error: 'expected at least one node' }).optional(),
-    host: z.string({ error: 'expected a string' }).min(1, { error: 'expected a host name or address' }).optional(),
-    prefix: z
-      .string({ error: 'expected a string' })
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1-64 letters, digits, "_", "." or "-"' })
-      .optional(),
-    authToken: z
-      .string({ error: 'expected a string' })
-      .regex(/^[\x21-\x7e]+$/, { error: 'expected a non-empty token of visible ASCII characters, no spaces (omit the field to disable auth)' })
-      .optional(),
-    replication: z
-      .strictObject({
-        delayMs: delaySchema.optional(),
-        maxKeysPerJob: positiveInt().optional(),
-        concurrency: positiveInt().optional(),
-        retryInitialMs: positiveInt().optional(),
-        retryMaxMs: positiveInt().optional(),
-      })
-      .optional(),
-    tombstoneRetentionMs: positiveInt().optional(),
-    maxDriftMs: positiveInt().optional(),
-    limits: z
-      .strictObject({ maxKeyBytes: positiveInt().optional(), maxValueBytes: positiveInt().optional(), maxTtlMs: positiveInt().optional() })
-      .optional(),
-    http: z.strictObject({ maxBodyBytes: positiveInt().optional(), dashboard: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
-    logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
-  })
-  .superRefine((c, ctx) => {
-    const d = c.replication?.delayMs;
-    if (typeof d === 'object' && d.max < d.min) {
-      ctx.addIssue({ code: 'custom', path: ['replication', 'delayMs', 'max'], message: 'expected max >= min' });
-    }
-    const ids = new Map<string, number>();
-    const endpoints = new Map<string, number>();
-    c.nodes?.forEach((n, i) => {
-      const twin = ids.get(n.id);
-      if (twin !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id "${n.id}" (also nodes[${twin}].id)` });
-      ids.set(n.id, i);
-      if (n.port === 0) return;
-      const endpoint = `${n.host ?? c.host ?? ''}:${n.port}`;
-      const other = endpoints.get(endpoint);
-      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'port'], message: `port ${n.port} is already used by nodes[${other}]` });
-      endpoints.set(endpoint, i);
-    });
-  });
-
-export type ConfigFile = z.infer<typeof configFileSchema>;
-
-/** Turns zod issues into `nodes[1].port: expected integer` lines. */
-export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown field`).join('; ');
-    }
-    const where = formatPath(issue.path);
-    return `${where || '(top level)'}: ${issue.message}`;
-  });
-}
-
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
-}
-
-function isRedisUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
 // ---- loading ----------------------------------------------------------------------------
 
 export interface LoadConfigOptions {
@@ -250,7 +113,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     source.file = file;
     raw = parseConfigFile(file, readConfigFile(file));
   }
-  const overlay = readEnv(env, source);
+  const overlay = readEnv(env, source.env);
   const merged: ConfigFile = {
     ...raw,
     ...overlay.top,
@@ -336,140 +199,6 @@ export function withDatabase(redisUrl: string, db: number): string {
     return redisUrl;
   }
 }
-
-interface EnvOverlay {
-  top: Partial<ConfigFile>;
-  replication: NonNullable<ConfigFile['replication']>;
-  limits: NonNullable<ConfigFile['limits']>;
-  http: NonNullable<ConfigFile['http']>;
-  nodes?: NonNullable<ConfigFile['nodes']>;
-  port?: number;
-  clockOffsetMs?: number;
-}
-
-/** Parses one variable's text: the value, or what is wrong with it. */
-type Parse<T> = (text: string) => { value: T } | { error: string };
-
-const check =
-  <T>(parse: (text: string) => T | undefined, expected: string): Parse<T> =>
-  (text) => {
-    const value = parse(text);
-    return value === undefined ? { error: expected } : { value };
-  };
-const asString: Parse<string> = (text) => ({ value: text });
-const asInteger = check(parseInteger, 'expected an integer');
-const asPositiveInteger = check((t) => positive(parseInteger(t)), 'expected a positive integer');
-const asPort = check((t) => inRange(parseInteger(t), 0, 65_535), 'expected a port between 0 and 65535');
-const asDelay = check(parseDelay, 'expected milliseconds ("100") or a range ("100-500")');
-const asBoolean = check((t) => ({ true: true, false: false, '1': true, '0': false })[t.toLowerCase()], 'expected true or false');
-const asLevel = check((t) => LOG_LEVELS.find((l) => l === t), `expected one of ${LOG_LEVELS.join(', ')}`);
-const asNodes: Parse<NonNullable<ConfigFile['nodes']>> = (text) => {
-  const nodes = parseNodeList(text);
-  return typeof nodes === 'string' ? { error: nodes } : { value: nodes };
-};
-
-function readEnv(env: NodeJS.ProcessEnv, source: ConfigSource): EnvOverlay {
-  const issues: string[] = [];
-  const take = <T>(name: string, parse: Parse<T>): T | undefined => {
-    const text = nonEmpty(env[name]);
-    if (text === undefined) return undefined;
-    const parsed = parse(text);
-    if ('error' in parsed) {
-      issues.push(`${name}: ${parsed.error}`);
-      return undefined;
-    }
-    source.env.push(name);
-    return parsed.value;
-  };
-  const overlay: EnvOverlay = {
-    top: definedOnly({
-      host: take(ENV.host, asString),
-      prefix: take(ENV.prefix, asString),
-      authToken: take(ENV.authToken, asString),
-      maxDriftMs: take(ENV.maxDriftMs, asPositiveInteger),
-      tombstoneRetentionMs: take(ENV.tombstoneRetentionMs, asPositiveInteger),
-      logLevel: take(ENV.logLevel, asLevel),
-    }),
-    replication: definedOnly({ delayMs: take(ENV.delayMs, asDelay) }),
-    limits: definedOnly({
-      maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),
-      maxValueBytes: take(ENV.maxValueBytes, asPositiveInteger),
-      maxTtlMs: take(ENV.maxTtlMs, asPositiveInteger),
-    }),
-    http: definedOnly({
-      maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),
-      dashboard: take(ENV.dashboard, asBoolean),
-    }),
-    ...definedOnly({
-      nodes: take(ENV.nodes, asNodes),
-      port: take(ENV.port, asPort),
-      clockOffsetMs: take(ENV.clockOffsetMs, asInteger),
-    }),
-  };
-  if (issues.length > 0) throw new ConfigError('Invalid environment variables', issues);
-  return overlay;
-}
-
-/**
- * `EVENTUAL_CACHE_NODES`: comma-separated `ID[:PORT]=REDIS_URL`, e.g.
- * `A:3001=redis://redis-a:6379/0,B:3002=redis://redis-b:6379/0`. A missing port is
- * 3001 + the entry's position.
- */
-export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> | string {
-  const nodes: NonNullable<ConfigFile['nodes']> = [];
-  const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
-  for (const [i, entry] of entries.entries()) {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) return `entry ${i + 1} ("${entry}"): expected ID[:PORT]=REDIS_URL`;
-    const [id = '', portText] = entry.slice(0, eq).split(':');
-    const redis = entry.slice(eq + 1);
-    let nodePort = DEFAULT_FIRST_PORT + i;
-    if (portText !== undefined) {
-      const p = parseInteger(portText);
-      if (p === undefined || p < 0 || p > 65_535) return `entry ${i + 1} ("${id}"): expected a port between 0 and 65535 after "${id}:"`;
-      nodePort = p;
-    }
-    if (!NODE_ID_PATTERN.test(id)) return `entry ${i + 1}: node id "${id}" must be 1-64 letters, digits, "_" or "-"`;
-    if (!isRedisUrl(redis)) return `entry ${i + 1} ("${id}"): expected a Redis URL such as redis://127.0.0.1:6379/1 after "="`;
-    nodes.push({ id, port: nodePort, redis });
-  }
-  if (nodes.length === 0) return 'expected at least one ID[:PORT]=REDIS_URL entry';
-  return nodes;
-}
-
-/** `"100"` -> 100, `"100-500"` -> `{min: 100, max: 500}`. */
-export function parseDelay(value: string): DelaySpec | undefined {
-  const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(value);
-  if (range) {
-    const min = Number(range[1]);
-    const max = Number(range[2]);
-    return max >= min ? { min, max } : undefined;
-  }
-  const n = Number(value.trim());
-  return value.trim() !== '' && Number.isFinite(n) && n >= 0 ? n : undefined;
-}
-
-function parseInteger(value: string): number | undefined {
-  const v = value.trim();
-  return /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : undefined;
-}
-
-function positive(n: number | undefined): number | undefined {
-  return n !== undefined && n > 0 ? n : undefined;
-}
-
-function inRange(n: number | undefined, min: number, max: number): number | undefined {
-  return n !== undefined && n >= min && n <= max ? n : undefined;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function definedOnly<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
 // ---- to engine options ------------------------------------------------------------------
 
 /** The engine options of node `id`: its own Redis, and every other node as a peer. */

@@ -81,6 +81,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const pollMs = options.pollMs ?? 10;
   const print = options.print ?? ((line: string) => console.log(line));
   const http = new DemoClient(options.authToken);
+  // Warm-up (connections, first-request compilation) so the timeline shows replication, not start-up.
+  await Promise.all(targets.map(async (t) => [await http.health(t), await http.get(t, key)]));
   const t0 = performance.now();
   const at = () => Math.round(performance.now() - t0);
   const say = (text: string) => print(`[+${String(at()).padStart(5)} ms] ${text}`);
@@ -148,7 +150,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(
       logged.length > 0
         ? `   ${label(t)}: CONFLICT kept ${winner.origin}'s ${json(winner.value)} (hlc ${winner.hlc}) over ${loser.origin}'s ${json(loser.value)} (hlc ${loser.hlc}) (LWW)`
-        : `   ${label(t)}: no conflict logged${seenBy ? ' (the writes were sequential)' : ''}`,
+        : seenBy
+          ? `   ${label(t)}: no conflict logged (the writes were sequential)`
+          : // Replication ships a key's current state: a node that merged both writes first
+            // forwards the resolved record, and the receiver has no rival value to discard.
+            `   ${label(t)}: no conflict of its own: another node resolved it first and this one received the merged record (version ${json(wait2.records.get(t.id)?.version)})`,
     );
   }
 
@@ -226,6 +232,10 @@ class DemoClient {
 
   async get(t: DemoTarget, key: string): Promise<RecordBody | undefined> {
     return (await this.call(t, 'GET', `/keys/${encodeURIComponent(key)}`, undefined, true)) as RecordBody | undefined;
+  }
+
+  async health(t: DemoTarget): Promise<void> {
+    await this.call(t, 'GET', '/health');
   }
 
   async conflicts(t: DemoTarget): Promise<ConflictBody[]> {

@@ -59,7 +59,7 @@ export async function createCliLogger(options: CliLoggerOptions = {}): Promise<L
 async function prettyStream(fd: 1 | 2): Promise<DestinationStream | undefined> {
   try {
     const { default: pretty } = await import('pino-pretty');
-    return pretty({ colorize: true, destination: fd, sync: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' });
+    return pretty({ colorize: true, destination: fd, sync: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   } catch {
     return undefined;
   }

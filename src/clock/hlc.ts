@@ -9,7 +9,7 @@
  * carries a larger timestamp, however far behind the writer's wall clock is.
  */
 import { InvalidOptionsError } from '../errors/index.js';
-import { compareTimestamps, MAX_LOGICAL, MAX_WALL_MS, NODE_ID_PATTERN, type Timestamp } from './timestamp.js';
+import { compareTimestamps, isNodeId, MAX_LOGICAL, MAX_WALL_MS, NODE_ID_PATTERN, type Timestamp } from './timestamp.js';
 
 export interface ClockOptions {
   /**
@@ -53,7 +53,7 @@ export class HybridLogicalClock {
   private c = 0;
 
   constructor(nodeId: string, options: Partial<ClockOptions> = {}) {
-    if (!NODE_ID_PATTERN.test(nodeId)) {
+    if (!isNodeId(nodeId)) {
       throw new InvalidOptionsError('id', `node id ${JSON.stringify(nodeId)} must match ${NODE_ID_PATTERN} (letters, digits, "_" or "-")`);
     }
     this.nodeId = nodeId;
@@ -81,6 +81,7 @@ export class HybridLogicalClock {
   now(): Timestamp {
     const pt = this.physicalNow();
     if (pt > this.l) {
+      if (pt > MAX_WALL_MS) throw new RangeError('HLC wall time beyond year 9999; check the clock source');
       this.l = pt;
       this.c = 0;
     } else {

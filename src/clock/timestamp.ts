@@ -32,8 +32,18 @@ const SEPARATOR = '/';
  */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/**
+ * True for a usable node id: matches {@link NODE_ID_PATTERN} and is not the name of a
+ * built-in object member (`constructor`, `__proto__`, …), which would corrupt the plain
+ * objects that version vectors are.
+ */
+export function isNodeId(id: unknown): id is string {
+  return typeof id === 'string' && NODE_ID_PATTERN.test(id) && !(id in Object.prototype) && id !== '__proto__';
+}
+
 /** Formats a timestamp in its canonical, order-preserving string form. */
 export function formatTimestamp(ts: Timestamp): string {
+  if (!(ts.wallMs >= 0 && ts.wallMs <= MAX_WALL_MS)) throw new RangeError(`HLC wall time ${ts.wallMs} outside 1970..9999; check the clock source`);
   return `${new Date(ts.wallMs).toISOString()}${SEPARATOR}${String(ts.logical).padStart(LOGICAL_WIDTH, '0')}${SEPARATOR}${ts.nodeId}`;
 }
 
@@ -45,10 +55,12 @@ export function parseTimestamp(text: string): Timestamp {
   const wallMs = Date.parse(text.slice(0, first));
   const logical = Number(text.slice(first + 1, second));
   const nodeId = text.slice(second + 1);
-  if (!Number.isFinite(wallMs) || !Number.isInteger(logical) || !NODE_ID_PATTERN.test(nodeId)) {
+  const ts = { wallMs, logical, nodeId };
+  // Date.parse and Number are lenient; only the exact canonical spelling keeps string order = LWW order.
+  if (!Number.isFinite(wallMs) || !Number.isInteger(logical) || !isNodeId(nodeId) || formatTimestamp(ts) !== text) {
     throw new InvalidInputError('hlc', `not an HLC timestamp: ${JSON.stringify(text)}`);
   }
-  return { wallMs, logical, nodeId };
+  return ts;
 }
 
 /** The wall-clock part of a canonical timestamp string, without parsing the rest. */

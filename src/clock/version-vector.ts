@@ -13,6 +13,16 @@ export type VersionVector = Readonly<Record<string, number>>;
 /** How two vectors relate. */
 export type Causality = 'equal' | 'dominates' | 'dominated' | 'concurrent';
 
+/** An entry, or 0; own properties only, so ids like `constructor` read as plain entries. */
+function at(vv: VersionVector, node: string): number {
+  return Object.hasOwn(vv, node) ? (vv[node] as number) : 0;
+}
+
+/** Builds a vector from entries with own properties (assignment of `__proto__` would not be one). */
+function fromEntries(entries: Iterable<readonly [string, number]>): VersionVector {
+  return Object.fromEntries(entries) as VersionVector;
+}
+
 export const VersionVector = {
   /** The empty vector: nothing seen. */
   empty(): VersionVector {
@@ -21,13 +31,13 @@ export const VersionVector = {
 
   /** A copy of `vv` with `nodeId`'s counter one higher: the vector of a new write by `nodeId`. */
   increment(vv: VersionVector, nodeId: string): VersionVector {
-    return VersionVector.canonical({ ...vv, [nodeId]: (vv[nodeId] ?? 0) + 1 });
+    return VersionVector.canonical(fromEntries([...Object.entries(vv), [nodeId, at(vv, nodeId) + 1]]));
   },
 
   /** True when `a` has seen every write `b` has (pointwise `a >= b`); a vector descends itself. */
   descends(a: VersionVector, b: VersionVector): boolean {
-    for (const node in b) {
-      if ((a[node] ?? 0) < (b[node] ?? 0)) return false;
+    for (const node of Object.keys(b)) {
+      if (at(a, node) < at(b, node)) return false;
     }
     return true;
   },
@@ -44,12 +54,12 @@ export const VersionVector = {
 
   /** Pointwise maximum: everything either side has seen. Commutative, associative, idempotent. */
   merge(a: VersionVector, b: VersionVector): VersionVector {
-    const out: Record<string, number> = { ...a };
-    for (const node in b) {
-      const n = b[node] ?? 0;
-      if (n > (out[node] ?? 0)) out[node] = n;
+    const out = new Map(Object.entries(a));
+    for (const node of Object.keys(b)) {
+      const n = at(b, node);
+      if (n > (out.get(node) ?? 0)) out.set(node, n);
     }
-    return VersionVector.canonical(out);
+    return VersionVector.canonical(fromEntries(out));
   },
 
   /** Relation of `a` to `b`. */
@@ -71,11 +81,11 @@ export const VersionVector = {
    * to identical bytes on every replica.
    */
   canonical(vv: VersionVector): VersionVector {
-    const out: Record<string, number> = {};
-    for (const node of Object.keys(vv).sort()) {
-      const n = vv[node] ?? 0;
-      if (n > 0) out[node] = n;
-    }
-    return out;
+    return fromEntries(
+      Object.keys(vv)
+        .sort()
+        .map((node) => [node, at(vv, node)] as const)
+        .filter(([, n]) => n > 0),
+    );
   },
 };

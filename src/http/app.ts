@@ -1,7 +1,7 @@
 /**
  * The HTTP API of one replica node (Express 5).
  *
- *   request ─► ASCII URL check ─► log ─► /health, /metrics (always open)
+ *   request ─► well-formed check ─► log ─► /health, /metrics (always open)
  *                                    └─► token check (when configured)
  *                                          ├─► /keys, /keys/:key ─► ReplicaNode
  *                                          ├─► /cluster, /conflicts
@@ -30,7 +30,7 @@ import { errorHandler } from './errors.js';
 import { keysRouter } from './keys-routes.js';
 import { openRouter, statusRouter } from './node-routes.js';
 import { resolveHttpOptions, type HttpOptions } from './options.js';
-import { asciiTarget, noStore, unknownRoute } from './routing.js';
+import { wellFormedRequest, noStore, unknownRoute } from './routing.js';
 import { RequestValidator } from './validation.js';
 
 export type { HttpOptions } from './options.js';
@@ -50,21 +50,23 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
   app.set('etag', false);
   app.set('case sensitive routing', true);
 
-  app.use(asciiTarget);
+  app.use(wellFormedRequest, noStore);
   if (o.logger) {
     const logger = o.logger;
     app.use((req, res, next) => {
       const started = process.hrtime.bigint();
+      // Read now: a mounted router (the dashboard) rewrites req.url while it handles the request.
+      const { method, path } = req;
       res.once('finish', () => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         // Method, path and status only: headers (Authorization) and bodies are never logged.
-        logger.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+        logger.debug({ method, path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
       });
       next();
     });
   }
 
-  app.use(noStore, openRouter(node));
+  app.use(openRouter(node));
   if (o.authToken !== undefined) {
     const verifier = new TokenVerifier(o.authToken);
     const api = requireToken(verifier, 'bearer');
@@ -72,7 +74,7 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
     app.use((req, res, next) => (isDashboardPath(req.path) ? dashboard : api)(req, res, next));
   }
   if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
-  app.use(noStore, keysRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
+  app.use(keysRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
   app.use(unknownRoute);
   app.use(errorHandler(o.logger));
   return app;

@@ -14,6 +14,7 @@ import type { ReplicaNode } from '../node/replica-node.js';
 /** Where the dashboard is mounted. */
 export const DASHBOARD_PATH = '/admin/queues';
 
+/** bull-board over `node.queues`; `readOnly` disables every action on the queues. */
 export function dashboardRouter(node: ReplicaNode, readOnly: boolean): Router {
   const serverAdapter = new ExpressAdapter().setBasePath(DASHBOARD_PATH);
   createBullBoard({

@@ -62,18 +62,21 @@ export class HttpError extends Error {
     this.headers = options.headers ?? {};
   }
 
-  get body(): ErrorBody {
+  /** The response body. (A method, not a getter: body-parser's http-errors assigns `body` on errors it wraps.) */
+  toBody(): ErrorBody {
     return { error: { code: this.code, message: this.message, ...(this.field === undefined ? {} : { field: this.field }) } };
   }
 }
 
+/** `InvalidInputError` fields that arrive in the query string (`GET /keys`, `/conflicts`). */
+const QUERY_FIELDS = new Set(['prefix', 'limit', 'cursor']);
 const RETRY_LATER = { 'Retry-After': '1' };
 
 /** The HTTP answer for any thrown value. Unknown errors become a 500 that reveals nothing. */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof InvalidInputError) {
-    const code = error.field === 'key' ? 'invalid_key' : 'invalid_body';
+    const code = error.field === 'key' ? 'invalid_key' : QUERY_FIELDS.has(error.field) ? 'invalid_query' : 'invalid_body';
     return new HttpError(400, code, error.message, { field: error.field, cause: error });
   }
   if (error instanceof NodeClosedError) {
@@ -144,7 +147,7 @@ function statusOf(error: unknown): number | undefined {
 
 /** Writes `error` as the API's error shape. */
 export function sendError(res: Response, error: HttpError): void {
-  res.status(error.status).set(error.headers).json(error.body);
+  res.status(error.status).set(error.headers).json(error.toBody());
 }
 
 /** The app's last middleware: every error becomes the error shape, 5xx are logged. */

@@ -32,10 +32,17 @@ export const unknownRoute: RequestHandler = (req, res) => {
 };
 
 /**
- * A URL is ASCII (RFC 3986). Node hands raw bytes above 0x7F through as Latin-1
- * characters, which would silently turn a raw UTF-8 key into a different key; refuse them.
+ * Checks every request passes before routing:
+ * - Node's parser takes a request line without a version as HTTP/0.9 yet still reads its
+ *   headers and body; such a request is malformed, whatever the parser made of it.
+ * - A URL is ASCII (RFC 3986). Node hands raw bytes above 0x7F through as Latin-1
+ *   characters, which would silently turn a raw UTF-8 key into a different key.
  */
-export const asciiTarget: RequestHandler = (req, res, next) => {
+export const wellFormedRequest: RequestHandler = (req, res, next) => {
+  if (req.httpVersionMajor < 1) {
+    sendError(res, new HttpError(400, 'bad_request', 'The request line has no HTTP version; send HTTP/1.1.'));
+    return;
+  }
   if (/[^\x21-\x7e]/.test(req.url)) {
     sendError(res, new HttpError(400, 'bad_request', 'The request URL must be ASCII: percent-encode keys and parameters as UTF-8 (encodeURIComponent).'));
     return;
@@ -43,7 +50,10 @@ export const asciiTarget: RequestHandler = (req, res, next) => {
   next();
 };
 
-/** Responses describe the live state of a replica: no intermediary may cache them. */
+/**
+ * Responses describe the live state of a replica: no intermediary may cache them. And no
+ * browser may guess a type other than the one sent (a stored value is data, never a page).
+ */
 export const noStore: RequestHandler = (_req, res, next) => {
   res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
   next();

@@ -2,16 +2,18 @@
  * A replica node and its HTTP API on one port: what `eventual-cache node` and
  * `eventual-cache cluster` start, and what the HTTP tests start.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
-import type { ReplicaNodeOptions } from '../node/options.js';
+import { resolveNodeOptions, type ReplicaNodeOptions } from '../node/options.js';
 import { ReplicaNode } from '../node/replica-node.js';
 import { createApp } from './app.js';
 import type { ErrorBody } from './errors.js';
-import type { HttpOptions } from './options.js';
+import { resolveHttpOptions, type HttpOptions } from './options.js';
 
-export interface NodeServerOptions extends ReplicaNodeOptions {
+export interface NodeServerOptions {
+  /** The replica node to start, passed to `ReplicaNode.start` as is. */
+  node: ReplicaNodeOptions;
   /** TCP port to listen on; `0` picks a free one (read it back from {@link NodeServer.port}). */
   port: number;
   /**
@@ -30,6 +32,7 @@ export interface NodeServerOptions extends ReplicaNodeOptions {
   shutdownTimeoutMs?: number;
 }
 
+/** Defaults of {@link NodeServerOptions}. */
 export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
 
 export interface NodeServer {
@@ -73,13 +76,15 @@ export class ListenError extends EventualCacheError {
  * start leaves nothing running.
  */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
-  const { port, host = DEFAULT_NODE_SERVER_OPTIONS.host, http = {}, shutdownTimeoutMs = DEFAULT_NODE_SERVER_OPTIONS.shutdownTimeoutMs, ...nodeOptions } = options;
+  const { node: nodeOptions, port, host = DEFAULT_NODE_SERVER_OPTIONS.host, http = {}, shutdownTimeoutMs = DEFAULT_NODE_SERVER_OPTIONS.shutdownTimeoutMs } = options;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw new InvalidOptionsError('port', 'must be an integer from 0 to 65535');
   if (!Number.isSafeInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
     throw new InvalidOptionsError('shutdownTimeoutMs', 'must be a non-negative integer number of milliseconds');
   }
+  // Every option is checked before anything connects, so a typo costs no Redis connection.
+  resolveHttpOptions(http, resolveNodeOptions(nodeOptions).limits);
   const node = await ReplicaNode.start(nodeOptions);
-  let app;
+  let app: ReturnType<typeof createApp>;
   try {
     app = createApp(node, http);
   } catch (error) {
@@ -87,11 +92,27 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     throw error;
   }
 
+  // An Express app is also a middleware `(req, res, next)`; its typings only admit that
+  // form for Express' own request type, but `next` is how the app hands back what it cannot route.
+  const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
   let closing = false;
   const server = createServer((req, res) => {
     // Keep-alive connections would outlive close(); tell clients to reconnect elsewhere.
     if (closing) res.setHeader('Connection', 'close');
-    app(req, res);
+    // Express calls this only when its router cannot even parse the request target
+    // (e.g. `PUT http://[/keys/x`); every routable request gets an answer from the app.
+    handle(req, res, (error?: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const [status, body] =
+        error === undefined
+          ? [400, errorBody('bad_request', 'The request target could not be parsed as a URL.')]
+          : [500, errorBody('internal', "Internal error; the node's log has the details.")];
+      const json = JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
+    });
   });
   server.on('clientError', answerClientError);
   try {

@@ -11,20 +11,23 @@ import { HttpError } from './errors.js';
 
 /** The largest `limit` a list or conflicts page may ask for. */
 export const MAX_PAGE_SIZE = 1000;
-/** SCAN cursors are unsigned 64-bit integers; anything else makes Redis fail the command. */
+/** SCAN positions are unsigned 64-bit integers; a bigger one makes Redis fail the command. */
 const MAX_CURSOR = 2n ** 64n - 1n;
 
+/** The body of `PUT /keys/:key`. */
 export interface PutBody {
   value: JsonValue;
   ttlMs?: number;
 }
 
+/** The query of `GET /keys`. */
 export interface ListQuery {
   prefix?: string;
   limit: number;
   cursor?: string;
 }
 
+/** The query of `GET /conflicts`. */
 export interface ConflictsQuery {
   limit: number;
 }
@@ -40,6 +43,11 @@ const pageLimit = (defaultValue: number) =>
     .pipe(z.number().int().min(1, `must be from 1 to ${MAX_PAGE_SIZE}`).max(MAX_PAGE_SIZE, `must be from 1 to ${MAX_PAGE_SIZE}`))
     .default(defaultValue);
 
+/**
+ * Validates requests against one node's limits. Bodies and queries are strict: an unknown
+ * field is an error rather than silently ignored, so a typo (`ttl` for `ttlMs`) is never
+ * a write without the intended expiry.
+ */
 export class RequestValidator {
   private readonly limits: LimitOptions;
   private readonly putBody;
@@ -67,9 +75,10 @@ export class RequestValidator {
         .refine((p) => Buffer.byteLength(p, 'utf8') <= limits.maxKeyBytes, `must be at most ${limits.maxKeyBytes} bytes (limits.maxKeyBytes)`)
         .optional(),
       limit: pageLimit(100),
-      cursor: single('a cursor from a previous page')
-        .regex(/^(0|[1-9][0-9]{0,19})$/, 'must be the cursor returned by the previous page')
-        .refine((c) => BigInt(c) <= MAX_CURSOR, 'must be the cursor returned by the previous page')
+      // The cursor's format belongs to the node, which rejects what it did not make; only a
+      // SCAN position Redis itself would refuse (over 2^64 - 1) is caught here.
+      cursor: single('the cursor returned by the previous page')
+        .refine((c) => scanPositionFits(c), 'must be the cursor returned by the previous page')
         .optional(),
     });
     this.conflictsQuery = z.strictObject({ limit: pageLimit(50) });
@@ -127,6 +136,11 @@ export class RequestValidator {
       });
     }
   }
+}
+
+function scanPositionFits(cursor: string): boolean {
+  const position = /^([0-9]{1,20})(\.|$)/.exec(cursor)?.[1];
+  return position === undefined || BigInt(position) <= MAX_CURSOR;
 }
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, code: 'invalid_body' | 'invalid_query'): T {

@@ -2,7 +2,7 @@
  * Options of a replica node, with their defaults and validation.
  */
 import { DEFAULT_CLOCK_OPTIONS } from '../clock/hlc.js';
-import { NODE_ID_PATTERN } from '../clock/timestamp.js';
+import { isNodeId, NODE_ID_PATTERN } from '../clock/timestamp.js';
 import { InvalidOptionsError } from '../errors/index.js';
 import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
 import type { RedisTarget } from '../store/connections.js';
@@ -93,14 +93,14 @@ const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Validates synchronously; throws {@link InvalidOptionsError} naming the field. */
 export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidOptionsError('options', 'expected an object');
-  if (typeof o.id !== 'string' || !NODE_ID_PATTERN.test(o.id)) {
-    throw new InvalidOptionsError('id', `must match ${NODE_ID_PATTERN} (letters, digits, "_" or "-"), got ${JSON.stringify(o.id)}`);
+  if (!isNodeId(o.id)) {
+    throw new InvalidOptionsError('id', `must match ${NODE_ID_PATTERN} (letters, digits, "_" or "-") and not be a reserved name like "constructor", got ${JSON.stringify(o.id)}`);
   }
   checkTarget('redis', o.redis);
   if (!Array.isArray(o.peers)) throw new InvalidOptionsError('peers', 'must be an array of {id, redis}');
   const seen = new Set([o.id]);
   o.peers.forEach((p, i) => {
-    if (typeof p?.id !== 'string' || !NODE_ID_PATTERN.test(p.id)) throw new InvalidOptionsError(`peers[${i}].id`, `must match ${NODE_ID_PATTERN}`);
+    if (!isNodeId(p?.id)) throw new InvalidOptionsError(`peers[${i}].id`, `must match ${NODE_ID_PATTERN}`);
     if (seen.has(p.id)) throw new InvalidOptionsError(`peers[${i}].id`, `duplicate node id ${JSON.stringify(p.id)}`);
     seen.add(p.id);
     checkTarget(`peers[${i}].redis`, p.redis);

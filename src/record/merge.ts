@@ -78,7 +78,7 @@ export function merge(local: CacheRecord | undefined, incoming: CacheRecord): Me
 
 /** The write's own position in its origin's sequence of writes to the key. */
 function dotOf(record: CacheRecord): VersionVector {
-  return { [record.origin]: record.written[record.origin] ?? 0 };
+  return Object.fromEntries([[record.origin, Object.hasOwn(record.written, record.origin) ? (record.written[record.origin] as number) : 0]]) as VersionVector;
 }
 
 /**

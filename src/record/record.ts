@@ -3,7 +3,7 @@
  * vector and its optional absolute expiry, plus the byte encoding stored in Redis.
  */
 import { CorruptRecordError } from '../errors/index.js';
-import { nodeIdOf, wallMsOf } from '../clock/timestamp.js';
+import { isNodeId, nodeIdOf, parseTimestamp, wallMsOf } from '../clock/timestamp.js';
 import type { VersionVector } from '../clock/version-vector.js';
 
 /** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
@@ -93,7 +93,7 @@ export function decodeRecord(key: string, redisKey: string, raw: string): CacheR
     const [p1, p2, p3, p4, p5, p6] = cut as [number, number, number, number, number, number];
     if (raw.slice(0, p1) !== FORMAT) throw new Error('unknown format');
     const hlc = raw.slice(p1 + 1, p2);
-    if (Number.isNaN(wallMsOf(hlc))) throw new Error('bad hlc');
+    parseTimestamp(hlc);
     const version = decodeVector(raw.slice(p2 + 1, p3));
     const writtenText = raw.slice(p3 + 1, p4);
     const expText = raw.slice(p4 + 1, p5);
@@ -131,7 +131,7 @@ function decodeVector(text: string): VersionVector {
   for (const part of text.split(',')) {
     const colon = part.indexOf(':');
     const n = Number(part.slice(colon + 1));
-    if (colon <= 0 || !Number.isSafeInteger(n) || n <= 0) throw new Error('bad vector');
+    if (colon <= 0 || !Number.isSafeInteger(n) || n <= 0 || !isNodeId(part.slice(0, colon))) throw new Error('bad vector');
     out[part.slice(0, colon)] = n;
   }
   return out;

@@ -11,7 +11,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
-import { formatTimestamp, parseTimestamp, wallMsOf } from '../clock/timestamp.js';
+import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
 import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { decodeRecord, encodeRecord, isLive, type CacheRecord } from '../record/record.js';
@@ -214,14 +214,11 @@ export class RecordStore {
           return {
             result: results,
             write: (multi) => {
-              let hwm = 0;
-              for (const key of changed) {
-                const record = current.get(key) as CacheRecord;
-                this.queueSet(multi, record, nowMs);
-                hwm = Math.max(hwm, wallMsOf(record.hlc));
-              }
+              for (const key of changed) this.queueSet(multi, current.get(key) as CacheRecord, nowMs);
               multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
-              multi.zadd(this.keys.clock, 'GT', hwm, 'hwm');
+              // The clock's own mark, not the records' walls: a write stamped after a
+              // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
+              multi.zadd(this.keys.clock, 'GT', this.clock.last.wallMs, 'hwm');
             },
           };
         },

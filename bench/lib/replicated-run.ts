@@ -1,0 +1,157 @@
+/**
+ * One replicated-throughput run (scenarios 2 and 7): an N-node cluster takes `writes`
+ * writes to distinct keys spread round-robin over the nodes, and the clock stops when
+ * every node holds identical records — verified, not assumed.
+ *
+ * Keys are distinct on purpose: every write must reach every peer, so coalescing repeated
+ * keys cannot help, and the result is the cost of moving writes, not of skipping them.
+ */
+import type { Redis } from 'ioredis';
+import { Redis as IORedis } from 'ioredis';
+import { formatTimestamp } from '../../src/clock/timestamp.js';
+import { encodeRecord } from '../../src/record/record.js';
+import { KeyBuilder } from '../../src/store/keys.js';
+import type { ReplicationOptions } from '../../src/replication/options.js';
+import { BENCH_PREFIX, clusterCounter, nodeId, startCluster, waitForConvergence, type BenchCluster } from './cluster.js';
+import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
+import { runCount } from './load.js';
+import { sampleDistinct, seededRandom, valueOfBytes } from './payload.js';
+import { commandStats, perOperation, resetServer } from './redis-stats.js';
+import { round } from './stats.js';
+
+export const VALUE_BYTES = 100;
+
+export interface ReplicatedRunOptions {
+  nodes: number;
+  writes: number;
+  warmupWrites: number;
+  concurrency: number;
+  /** Keys already held, identically, by every node before the run; writes then update a sample of them. */
+  preload?: number;
+  replication?: Partial<ReplicationOptions>;
+}
+
+export interface ReplicatedRunResult {
+  nodes: number;
+  writes: number;
+  /** From the first write to the verified convergence of all nodes. */
+  convergeMs: number;
+  /** From the first write to the last acknowledgement. */
+  writePhaseMs: number;
+  convergedWritesPerSec: number;
+  /** Wall time per write per peer that had to apply it (µs): the cost that should stay flat. */
+  costUsPerWritePeer: number;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Writes `count` converged records (same bytes on every node) straight into each node's
+ * database, with the node's start marker: the nodes then start as they would after a
+ * restart on existing data, not as new nodes that resync everything from their peers.
+ */
+async function preload(ctx: BenchContext, nodes: number, count: number): Promise<void> {
+  const hlc = formatTimestamp({ wallMs: Date.now() - 60_000, logical: 0, nodeId: 'n1' });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: nodes }, async (_, i) => {
+      const redis: Redis = new IORedis(ctx.server.url(1 + i), { maxRetriesPerRequest: 1 });
+      try {
+        const keys = new KeyBuilder(BENCH_PREFIX, nodeId(i));
+        await redis.set(keys.meta, JSON.stringify({ firstStart: Date.now() }));
+        const prefix = keys.record('');
+        const inFlight: Array<Promise<unknown>> = [];
+        for (let start = 0; start < count; start += 1_000) {
+          const args: string[] = [];
+          for (let k = start; k < Math.min(count, start + 1_000); k++) {
+            const key = `p-${k}`;
+            const value = JSON.stringify(valueOfBytes(k, VALUE_BYTES));
+            args.push(prefix + key, encodeRecord({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: value }));
+          }
+          inFlight.push(redis.mset(...args));
+          if (inFlight.length >= 16) await Promise.all(inFlight.splice(0));
+        }
+        await Promise.all(inFlight);
+      } finally {
+        redis.disconnect();
+      }
+    }),
+  );
+  ctx.log(`preloaded ${count.toLocaleString('en-US')} keys on each of ${nodes} nodes in ${Math.round(performance.now() - started)} ms`);
+}
+
+async function writeAll(cluster: BenchCluster, keys: readonly string[], concurrency: number): Promise<number> {
+  const n = cluster.nodes.length;
+  const { elapsedMs } = await runCount({
+    concurrency,
+    total: keys.length,
+    op: (i) => cluster.nodes[i % n]?.put(keys[i] as string, valueOfBytes(i, VALUE_BYTES)) as Promise<unknown>,
+  });
+  return elapsedMs;
+}
+
+export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions): Promise<ReplicatedRunResult> {
+  await resetServer(ctx.admin);
+  const peers = o.nodes - 1;
+  if (o.preload) await preload(ctx, o.nodes, o.preload);
+  const cluster = await startCluster(ctx.server, { size: o.nodes, ...(o.replication ? { replication: o.replication } : {}) });
+  try {
+    const timeoutMs = ctx.sizes.convergeTimeoutMs;
+    const warmKeys = Array.from({ length: o.warmupWrites }, (_, i) => `warm-${i}`);
+    await writeAll(cluster, warmKeys, o.concurrency);
+    await waitForConvergence(cluster, { timeoutMs, expectedApplied: warmKeys.length * peers, keys: warmKeys, expectedRecords: warmKeys.length });
+
+    const keys = o.preload
+      ? sampleDistinct(o.writes, o.preload, seededRandom(7)).map((k) => `p-${k}`)
+      : Array.from({ length: o.writes }, (_, i) => `w-${i}`);
+    const applied0 = cluster.events.applied;
+    const jobs0 = await clusterCounter(cluster, 'eventual_cache_replication_jobs_total');
+    const retries0 = await clusterCounter(cluster, 'eventual_cache_transaction_retries_total');
+    const cpu0 = await cpuSnapshot(ctx.admin);
+    const cmd0 = await commandStats(ctx.admin);
+    ctx.log(`${o.nodes} nodes: ${o.writes} writes (concurrency ${o.concurrency})${o.preload ? ` over ${o.preload.toLocaleString('en-US')} preloaded keys` : ''}`);
+    const t0 = performance.now();
+    const writePhaseMs = await writeAll(cluster, keys, o.concurrency);
+    const tWrites = t0 + writePhaseMs;
+    const conv = await waitForConvergence(cluster, {
+      timeoutMs,
+      expectedApplied: applied0 + o.writes * peers,
+      // With a preload, compare only the keys this run wrote (the rest were written identically by `preload`).
+      ...(o.preload ? { keys, expectedRecords: keys.length } : { expectedRecords: warmKeys.length + keys.length }),
+    });
+    const cpu = cpuSpent(cpu0, await cpuSnapshot(ctx.admin));
+    const cmd = await commandStats(ctx.admin);
+    const convergeMs = Math.max(conv.convergedAt, tWrites) - t0;
+    const jobs = (await clusterCounter(cluster, 'eventual_cache_replication_jobs_total')) - jobs0;
+    const retries = (await clusterCounter(cluster, 'eventual_cache_transaction_retries_total')) - retries0;
+    const writePeers = o.writes * peers;
+    ctx.log(`${o.nodes} nodes: converged in ${Math.round(convergeMs)} ms (writes acknowledged after ${Math.round(writePhaseMs)} ms), ${jobs} jobs, verified ${conv.records} records identical on every node`);
+    return {
+      nodes: o.nodes,
+      writes: o.writes,
+      convergeMs,
+      writePhaseMs,
+      convergedWritesPerSec: (o.writes * 1000) / convergeMs,
+      costUsPerWritePeer: (convergeMs * 1000) / writePeers,
+      details: {
+        nodes: o.nodes,
+        writes: o.writes,
+        preloadedKeys: o.preload ?? 0,
+        concurrency: o.concurrency,
+        convergeMs: Math.round(convergeMs),
+        writePhaseMs: Math.round(writePhaseMs),
+        acknowledgedWritesPerSec: round((o.writes * 1000) / writePhaseMs),
+        replicationJobs: jobs,
+        keysPerJob: round(writePeers / Math.max(1, jobs), 3),
+        transactionRetries: retries,
+        cpuUsPerWritePeer: { process: round(cpu.processUs / writePeers, 3), redis: round(cpu.redisUs / writePeers, 3) },
+        redisCommandsPerWrite: perOperation(cmd0, cmd, o.writes, 8),
+        verifiedIdenticalRecords: conv.records,
+        convergenceChecks: conv.checks,
+      },
+    };
+  } finally {
+    const closing = performance.now();
+    await cluster.close();
+    ctx.log(`closed the ${o.nodes}-node cluster in ${Math.round(performance.now() - closing)} ms`);
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * The scenarios of the benchmark issue, in its order.
+ */
+import type { Scenario } from '../lib/scenario.js';
+import { convergenceLagScenario } from './convergence-lag.js';
+import { hotKeysScenario } from './hot-keys.js';
+import { httpScenario } from './http.js';
+import { localWriteScenario } from './local-write.js';
+import { memoryScenario } from './memory.js';
+import { scaleScenario } from './scale.js';
+import { replicatedThroughputScenario } from './replicated-throughput.js';
+
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario];

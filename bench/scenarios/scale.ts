@@ -1,0 +1,66 @@
+/**
+ * 7. Scale: scenario 2 repeated with 5 and 7 nodes, and with a large keyspace already
+ * loaded on every node. The figure that should stay flat (±20%) is the cost of one write
+ * reaching one peer: time to converge / (writes × peers), in µs. Every run verifies
+ * convergence before it reports.
+ *
+ * All runs here update keys of a preloaded keyspace (the small one unless stated), so
+ * the node-count rows and the keyspace row share their 3-node reference conditions.
+ */
+import type { BenchContext } from '../lib/context.js';
+import { replicatedRun, type ReplicatedRunResult } from '../lib/replicated-run.js';
+import { row, type ResultRow } from '../lib/result.js';
+import type { Scenario } from '../lib/scenario.js';
+
+const FLAT = { kind: 'ratio-between', min: 0.8, max: 1.2 } as const;
+
+function run(ctx: BenchContext, nodes: number, preload: number): Promise<ReplicatedRunResult> {
+  const { writes } = ctx.sizes.scale;
+  const { warmupWrites, concurrency } = ctx.sizes.replicated;
+  return replicatedRun(ctx, { nodes, writes: Math.min(writes, preload), warmupWrites, concurrency, preload });
+}
+
+function summary(r: ReplicatedRunResult) {
+  return { costUsPerWritePeer: Math.round(r.costUsPerWritePeer * 10) / 10, convergedWritesPerSec: Math.round(r.convergedWritesPerSec), ...r.details };
+}
+
+export const scaleScenario: Scenario = {
+  id: 'scale',
+  title: '7. Scale',
+  async run(ctx) {
+    const { nodeCounts, preload } = ctx.sizes.scale;
+    const [small, large] = preload;
+    const byNodes = new Map<number, ReplicatedRunResult>();
+    for (const nodes of nodeCounts) {
+      const r = await run(ctx, nodes, small);
+      ctx.log(`${nodes} nodes: ${r.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(r.convergedWritesPerSec)} converged writes/s`);
+      byNodes.set(nodes, r);
+    }
+    const reference = byNodes.get(nodeCounts[0] as number) as ReplicatedRunResult;
+    const rows: ResultRow[] = [];
+    for (const nodes of nodeCounts.slice(1)) {
+      const r = byNodes.get(nodes) as ReplicatedRunResult;
+      rows.push(
+        row(`scale: cost per write per peer, ${nodes} vs ${reference.nodes} nodes`, {
+          ours: r.costUsPerWritePeer,
+          baseline: reference.costUsPerWritePeer,
+          unit: 'µs/write/peer',
+          target: FLAT,
+          details: { [`${nodes} nodes`]: summary(r), [`${reference.nodes} nodes`]: summary(reference) },
+        }),
+      );
+    }
+    const big = await run(ctx, reference.nodes, large);
+    ctx.log(`${large.toLocaleString('en-US')} keys: ${big.costUsPerWritePeer.toFixed(1)} µs per write per peer`);
+    rows.push(
+      row(`scale: cost per write per peer, ${large.toLocaleString('en-US')} vs ${small.toLocaleString('en-US')} keys loaded`, {
+        ours: big.costUsPerWritePeer,
+        baseline: reference.costUsPerWritePeer,
+        unit: 'µs/write/peer',
+        target: FLAT,
+        details: { large: summary(big), small: summary(reference) },
+      }),
+    );
+    return rows;
+  },
+};

@@ -1,0 +1,168 @@
+/**
+ * The environment variables of the CLI and how their text is parsed. Every variable maps
+ * to one config setting (see `docs/configuration.md`, which a test keeps in step with
+ * {@link ENV}); a bad value is reported with the variable's name.
+ */
+import { NODE_ID_PATTERN } from '../clock/timestamp.js';
+import type { DelaySpec } from '../replication/options.js';
+import { ConfigError, DEFAULT_FIRST_PORT, isRedisUrl, LOG_LEVELS, type ConfigFile } from './config-schema.js';
+
+/** Every environment variable the loader reads, by the setting it feeds. */
+export const ENV = Object.freeze({
+  config: 'EVENTUAL_CACHE_CONFIG',
+  nodes: 'EVENTUAL_CACHE_NODES',
+  nodeId: 'EVENTUAL_CACHE_NODE_ID',
+  redisUrl: 'REDIS_URL',
+  port: 'PORT',
+  host: 'EVENTUAL_CACHE_HOST',
+  prefix: 'EVENTUAL_CACHE_PREFIX',
+  authToken: 'EVENTUAL_CACHE_TOKEN',
+  delayMs: 'EVENTUAL_CACHE_DELAY_MS',
+  clockOffsetMs: 'EVENTUAL_CACHE_CLOCK_OFFSET_MS',
+  maxDriftMs: 'EVENTUAL_CACHE_MAX_DRIFT_MS',
+  tombstoneRetentionMs: 'EVENTUAL_CACHE_TOMBSTONE_RETENTION_MS',
+  maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
+  maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
+  maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
+  maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
+  dashboard: 'EVENTUAL_CACHE_DASHBOARD',
+  logLevel: 'LOG_LEVEL',
+});
+
+/** What the environment sets; `port` and `clockOffsetMs` apply to one node only. */
+export interface EnvOverlay {
+  top: Partial<ConfigFile>;
+  replication: NonNullable<ConfigFile['replication']>;
+  limits: NonNullable<ConfigFile['limits']>;
+  http: NonNullable<ConfigFile['http']>;
+  nodes?: NonNullable<ConfigFile['nodes']>;
+  port?: number;
+  clockOffsetMs?: number;
+}
+
+/** Parses one variable's text: the value, or what is wrong with it. */
+type Parse<T> = (text: string) => { value: T } | { error: string };
+
+const check =
+  <T>(parse: (text: string) => T | undefined, expected: string): Parse<T> =>
+  (text) => {
+    const value = parse(text);
+    return value === undefined ? { error: expected } : { value };
+  };
+const asString: Parse<string> = (text) => ({ value: text });
+const asInteger = check(parseInteger, 'expected an integer');
+const asPositiveInteger = check((t) => positive(parseInteger(t)), 'expected a positive integer');
+const asPort = check((t) => inRange(parseInteger(t), 0, 65_535), 'expected a port between 0 and 65535');
+const asDelay = check(parseDelay, 'expected milliseconds ("100") or a range ("100-500")');
+const BOOLEANS = new Map([['true', true], ['false', false], ['1', true], ['0', false]]);
+const asBoolean = check((t) => BOOLEANS.get(t.toLowerCase()), 'expected true or false');
+const asLevel = check((t) => LOG_LEVELS.find((l) => l === t), `expected one of ${LOG_LEVELS.join(', ')}`);
+const asNodes: Parse<NonNullable<ConfigFile['nodes']>> = (text) => {
+  const nodes = parseNodeList(text);
+  return typeof nodes === 'string' ? { error: nodes } : { value: nodes };
+};
+
+/** Reads every variable, recording the names applied in `applied`; throws {@link ConfigError} naming each bad one. */
+export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
+  const issues: string[] = [];
+  const take = <T>(name: string, parse: Parse<T>): T | undefined => {
+    const text = nonEmpty(env[name]);
+    if (text === undefined) return undefined;
+    const parsed = parse(text);
+    if ('error' in parsed) {
+      issues.push(`${name}: ${parsed.error}`);
+      return undefined;
+    }
+    applied.push(name);
+    return parsed.value;
+  };
+  const overlay: EnvOverlay = {
+    top: definedOnly({
+      host: take(ENV.host, asString),
+      prefix: take(ENV.prefix, asString),
+      authToken: take(ENV.authToken, asString),
+      maxDriftMs: take(ENV.maxDriftMs, asPositiveInteger),
+      tombstoneRetentionMs: take(ENV.tombstoneRetentionMs, asPositiveInteger),
+      logLevel: take(ENV.logLevel, asLevel),
+    }),
+    replication: definedOnly({ delayMs: take(ENV.delayMs, asDelay) }),
+    limits: definedOnly({
+      maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),
+      maxValueBytes: take(ENV.maxValueBytes, asPositiveInteger),
+      maxTtlMs: take(ENV.maxTtlMs, asPositiveInteger),
+    }),
+    http: definedOnly({
+      maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),
+      dashboard: take(ENV.dashboard, asBoolean),
+    }),
+    ...definedOnly({
+      nodes: take(ENV.nodes, asNodes),
+      port: take(ENV.port, asPort),
+      clockOffsetMs: take(ENV.clockOffsetMs, asInteger),
+    }),
+  };
+  if (issues.length > 0) throw new ConfigError('Invalid environment variables', issues);
+  return overlay;
+}
+
+/**
+ * `EVENTUAL_CACHE_NODES`: comma-separated `ID[:PORT]=REDIS_URL`, e.g.
+ * `A:3001=redis://redis-a:6379/0,B:3002=redis://redis-b:6379/0`. A missing port is
+ * 3001 + the entry's position.
+ */
+export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> | string {
+  const nodes: NonNullable<ConfigFile['nodes']> = [];
+  const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const [i, entry] of entries.entries()) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) return `entry ${i + 1} ("${entry}"): expected ID[:PORT]=REDIS_URL`;
+    const [id = '', portText] = entry.slice(0, eq).split(':');
+    const redis = entry.slice(eq + 1);
+    let nodePort = DEFAULT_FIRST_PORT + i;
+    if (portText !== undefined) {
+      const p = parseInteger(portText);
+      if (p === undefined || p < 0 || p > 65_535) return `entry ${i + 1} ("${id}"): expected a port between 0 and 65535 after "${id}:"`;
+      nodePort = p;
+    }
+    if (!NODE_ID_PATTERN.test(id)) return `entry ${i + 1}: node id "${id}" must be 1-64 letters, digits, "_" or "-"`;
+    if (!isRedisUrl(redis)) return `entry ${i + 1} ("${id}"): expected a Redis URL such as redis://127.0.0.1:6379/1 after "="`;
+    nodes.push({ id, port: nodePort, redis });
+  }
+  if (nodes.length === 0) return 'expected at least one ID[:PORT]=REDIS_URL entry';
+  return nodes;
+}
+
+/** `"100"` -> 100, `"100-500"` -> `{min: 100, max: 500}`. */
+export function parseDelay(value: string): DelaySpec | undefined {
+  const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(value);
+  if (range) {
+    const min = Number(range[1]);
+    const max = Number(range[2]);
+    return max >= min ? { min, max } : undefined;
+  }
+  const n = Number(value.trim());
+  return value.trim() !== '' && Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+function parseInteger(value: string): number | undefined {
+  const v = value.trim();
+  return /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : undefined;
+}
+
+function positive(n: number | undefined): number | undefined {
+  return n !== undefined && n > 0 ? n : undefined;
+}
+
+function inRange(n: number | undefined, min: number, max: number): number | undefined {
+  return n !== undefined && n >= min && n <= max ? n : undefined;
+}
+
+/** The trimmed value, or `undefined` when unset or blank (an empty variable counts as unset). */
+export function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** A copy without the `undefined` fields. */
+export function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
