@@ -32,3 +32,8 @@ export type { MergeOutcome, MergeResult, Conflict } from './record/merge.js';
 export type { CacheRecord, RecordView, JsonValue } from './record/record.js';
 export type { RedisTarget } from './store/connections.js';
 export * from './errors/index.js';
+export { createApp } from './http/app.js';
+export { DEFAULT_HTTP_OPTIONS } from './http/options.js';
+export type { HttpOptions } from './http/options.js';
+export { startNodeServer } from './http/server.js';
+export type { NodeServerOptions, NodeServer } from './http/server.js';

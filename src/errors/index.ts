@@ -31,6 +31,19 @@ export class InvalidInputError extends EventualCacheError {
   }
 }
 
+/** A key or value over its configured size limit (`limits.maxKeyBytes` / `limits.maxValueBytes`). */
+export class InputTooLargeError extends InvalidInputError {
+  /** The limit in bytes. */
+  readonly limit: number;
+  /** The size that was sent, in bytes. */
+  readonly actual: number;
+  constructor(field: string, message: string, limit: number, actual: number) {
+    super(field, message);
+    this.limit = limit;
+    this.actual = actual;
+  }
+}
+
 /**
  * The node's Redis (or a peer's) did not answer. The operation did not happen; retrying
  * later is safe. `url` is the Redis URL with any password removed.

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { HybridLogicalClock } from '../clock/hlc.js';
 import { parseTimestamp } from '../clock/timestamp.js';
-import { InvalidInputError, NodeClosedError } from '../errors/index.js';
+import { InputTooLargeError, InvalidInputError, NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import type { Conflict, MergeOutcome } from '../record/merge.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
@@ -22,6 +22,7 @@ import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { NodeMetrics } from './metrics.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
 import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 
 export interface PutOptions {
   /** Time to live in milliseconds; the record expires at origin time + ttlMs on every node. */
@@ -55,8 +56,8 @@ export interface ListPage {
 /** One peer as seen from this node. */
 export interface PeerStatus {
   id: string;
-  /** Jobs in this node's queue for the peer, by state. */
-  backlog: { waiting: number; delayed: number; active: number; failed: number };
+  /** Jobs in this node's queue for the peer, by state; `null` while this node's Redis is unreachable. */
+  backlog: { waiting: number; delayed: number; active: number; failed: number } | null;
   /** Age in ms of the oldest write not yet applied by the peer (0 when none). */
   oldestPendingMs: number;
   /** Failed attempts to apply the peer's jobs here since start (each was retried). */
@@ -67,8 +68,10 @@ export interface PeerStatus {
 
 export interface ClusterStatus {
   node: string;
-  /** Committed writes not yet turned into replication jobs. */
-  outbox: number;
+  /** Whether this node's own Redis answered. */
+  redis: 'ok' | 'unreachable';
+  /** Committed writes not yet turned into replication jobs; `null` while Redis is unreachable. */
+  outbox: number | null;
   peers: PeerStatus[];
 }
 
@@ -177,6 +180,9 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
     if (freshDatabase && o.peers.length > 0) this.backgroundResync = this.resyncUntilDone();
+    // The same check after every reconnect: a Redis without persistence that restarted
+    // under a running node comes back empty.
+    this.store.redis.on('ready', () => void this.resyncIfWiped());
     // Jobs that failed for good in an earlier run get another chance now.
     await this.retryFailed().catch((error: unknown) => this.fail(error));
   }
@@ -249,44 +255,45 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.track(this.store.conflicts(limit));
   }
 
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
   /** True when this node's Redis answers. */
   ping(): Promise<boolean> {
     return this.store.ping();
   }
 
-  /** Replication backlog and health per peer. */
+  /**
+   * Replication backlog and health per peer. When this node's own Redis is unreachable the
+   * backlog (which lives there) is `null`, but what the receivers saw is still reported.
+   */
   async status(): Promise<ClusterStatus> {
     this.assertOpen();
-    const outboxEntries = await this.store.readOutbox(1);
-    const outboxOldest = outboxEntries[0]?.committedAt;
     const now = Date.now();
+    let outbox: { length: number; oldest: number | undefined } | undefined;
+    try {
+      const [first] = await this.store.readOutbox(1);
+      outbox = { length: await this.store.outboxLength(), oldest: first?.committedAt };
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+    }
     const peers = await Promise.all(
-      this.options.peers.map(async (peer) => {
-        const queue = this.relay.queues.get(peer.id);
+      this.options.peers.map(async (peer): Promise<PeerStatus> => {
         const receiver = this.receivers.find((r) => r.peerId === peer.id);
-        const counts = queue ? await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized') : {};
-        let oldest = outboxOldest;
-        if (queue) {
-          for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
-            const [job] = await queue.getJobs([state], 0, 0, true);
-            if (job && (oldest === undefined || job.data.committedAt < oldest)) oldest = job.data.committedAt;
-          }
-        }
-        const status: PeerStatus = {
+        const queue = this.relay.queues.get(peer.id);
+        const backlog = outbox && queue ? await queueBacklog(queue).catch(() => undefined) : undefined;
+        const oldest = Math.min(outbox?.oldest ?? Infinity, backlog?.oldestCommittedAt ?? Infinity);
+        return {
           id: peer.id,
-          backlog: {
-            waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
-            delayed: counts.delayed ?? 0,
-            active: counts.active ?? 0,
-            failed: counts.failed ?? 0,
-          },
-          oldestPendingMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+          backlog: backlog ? backlog.counts : null,
+          oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
           ...(receiver?.status ?? { retries: 0 }),
         };
-        return status;
       }),
     );
-    return { node: this.id, outbox: await this.store.outboxLength(), peers };
+    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, peers };
   }
 
   /** Re-queues every failed replication job of this node's queues; returns how many queues were retried. */
@@ -311,6 +318,21 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   /** Resolves when the start-up resync of a new or wiped database finished (immediately if none). */
   async resynced(): Promise<void> {
     await this.backgroundResync;
+  }
+
+  private async resyncIfWiped(): Promise<void> {
+    if (this.closing || this.options.peers.length === 0) return;
+    try {
+      if (!(await this.store.markStarted())) return;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    const previous = this.backgroundResync;
+    this.backgroundResync = (async () => {
+      await previous;
+      await this.resyncUntilDone();
+    })();
   }
 
   private async resyncUntilDone(): Promise<void> {
@@ -418,7 +440,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     if (CONTROL_CHARS.test(key)) throw new InvalidInputError('key', 'key must not contain control characters (U+0000-U+001F, U+007F)');
     const bytes = Buffer.byteLength(key, 'utf8');
     if (bytes > this.options.limits.maxKeyBytes) {
-      throw new InvalidInputError('key', `key is ${bytes} bytes; the limit is ${this.options.limits.maxKeyBytes} bytes (limits.maxKeyBytes)`);
+      const limit = this.options.limits.maxKeyBytes;
+      throw new InputTooLargeError('key', `key is ${bytes} bytes; the limit is ${limit} bytes (limits.maxKeyBytes)`, limit, bytes);
     }
   }
 
@@ -432,7 +455,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     if (json === undefined) throw new InvalidInputError('value', 'value must be a JSON value (null, boolean, number, string, array or object)');
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > this.options.limits.maxValueBytes) {
-      throw new InvalidInputError('value', `value is ${bytes} bytes as JSON; the limit is ${this.options.limits.maxValueBytes} bytes (limits.maxValueBytes)`);
+      const limit = this.options.limits.maxValueBytes;
+      throw new InputTooLargeError('value', `value is ${bytes} bytes as JSON; the limit is ${limit} bytes (limits.maxValueBytes)`, limit, bytes);
     }
     return json;
   }
@@ -445,11 +469,27 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   }
 }
 
+/** Job counts of one replication queue, and the commit time of its oldest unfinished job. */
+async function queueBacklog(queue: Queue<ReplicationJobData>) {
+  const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
+  let oldestCommittedAt = Infinity;
+  for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
+    const [job] = await queue.getJobs([state], 0, 0, true);
+    if (job) oldestCommittedAt = Math.min(oldestCommittedAt, job.data.committedAt);
+  }
+  return {
+    counts: { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 },
+    oldestCommittedAt,
+  };
+}
+
+const MAX_SCAN_CURSOR = 2n ** 64n - 1n;
+
 /** Cursor = `<SCAN cursor>[.<records of that SCAN page already returned>]`. */
 function parseListCursor(cursor: string | undefined): [string, number] {
   if (cursor === undefined || cursor === '') return ['0', 0];
   const match = /^(\d{1,20})(?:\.(\d{1,6}))?$/.exec(cursor);
-  if (!match) throw new InvalidInputError('cursor', 'cursor must be a value returned by a previous page');
+  if (!match || BigInt(match[1] as string) > MAX_SCAN_CURSOR) throw new InvalidInputError('cursor', 'cursor must be a value returned by a previous page');
   return [match[1] as string, Number(match[2] ?? 0)];
 }
 

@@ -10,7 +10,7 @@
  */
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
+import { closeRedis, createRedis, waitUntilReady, type RedisTarget } from '../store/connections.js';
 import { KeyBuilder, replicationQueueName } from '../store/keys.js';
 import { readRecords, scanRecords } from '../store/record-store.js';
 import type { CacheRecord } from '../record/record.js';
@@ -39,12 +39,14 @@ export class PeerReceiver {
   private readonly workerConnection: Redis;
   private readonly reader: Redis;
   private readonly sourceKeys: KeyBuilder;
+  private readonly sourceTarget: RedisTarget;
   private retries = 0;
   private lastError: { message: string; at: number } | undefined;
 
   constructor(selfId: string, peer: { id: string; redis: RedisTarget }, prefix: string, options: ReplicationOptions, hooks: PeerReceiverHooks) {
     this.peerId = peer.id;
     this.sourceKeys = new KeyBuilder(prefix, peer.id);
+    this.sourceTarget = peer.redis;
     this.workerConnection = createRedis(peer.redis, 'worker', `${prefix}:${selfId}:from-${peer.id}`);
     this.reader = createRedis(peer.redis, 'command', `${prefix}:${selfId}:read-${peer.id}`);
     // Connect in the background: a peer whose Redis is down must not stop this node starting.
@@ -77,6 +79,7 @@ export class PeerReceiver {
   }
 
   private async process(job: Job<ReplicationJobData>): Promise<void> {
+    await waitUntilReady(this.reader, this.sourceTarget, 2_000);
     const records = await readRecords(this.reader, this.sourceKeys, job.data.keys);
     await this.hooks.apply(records, job.data);
   }
@@ -90,6 +93,7 @@ export class PeerReceiver {
     let cursor = '0';
     let total = 0;
     do {
+      await waitUntilReady(this.reader, this.sourceTarget, 2_000);
       const page = await scanRecords(this.reader, this.sourceKeys, '', cursor, pageSize);
       if (page.records.length > 0) await apply(page.records);
       total += page.records.length;

@@ -24,7 +24,10 @@ export function describeTarget(target: RedisTarget): string {
 
 /** What the connection is for; decides how it behaves while Redis is away. */
 export type ConnectionRole =
-  /** Reads, the outbox and queue producers: fail fast (one retry) so callers can answer 503. */
+  /**
+   * Reads, the outbox and queue producers: fail at once while disconnected (no offline
+   * queue) so an HTTP caller gets its 503 immediately rather than after the reconnect budget.
+   */
   | 'command'
   /** BullMQ workers: block and retry forever (BullMQ requires `maxRetriesPerRequest: null`). */
   | 'worker'
@@ -35,7 +38,7 @@ export type ConnectionRole =
   | 'transaction';
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
-  command: { maxRetriesPerRequest: 1, enableAutoPipelining: true },
+  command: { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true },
   worker: { maxRetriesPerRequest: null },
   transaction: { maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, enableAutoPipelining: false },
 };
@@ -53,6 +56,15 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name: str
   // The failures surface through the commands that need the connection instead.
   redis.on('error', () => undefined);
   return redis;
+}
+
+/** Resolves once `redis` is ready, or rejects with {@link RedisUnavailableError} after `timeoutMs`. */
+export async function waitUntilReady(redis: Redis, target: RedisTarget, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (redis.status !== 'ready') {
+    if (redis.status === 'end' || Date.now() > deadline) throw new RedisUnavailableError(describeTarget(target), `connection ${redis.status}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Connects a lazy connection, turning failure into {@link RedisUnavailableError}. */

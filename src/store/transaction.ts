@@ -5,7 +5,7 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import { RedisUnavailableError, TransactionConflictError } from '../errors/index.js';
-import { describeTarget, isConnectionError, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
+import { describeTarget, isConnectionError, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
 
 export interface TransactionPlan<T> {
   /** Queues the writes inside MULTI. Omit it when there is nothing to write. */
@@ -68,7 +68,7 @@ async function attemptOnce<T>(
 ): Promise<Attempt<T>> {
   const { redis } = connection;
   try {
-    await waitUntilReady(connection, target);
+    await waitUntilReady(connection.redis, target, 1_000);
     const generation = connection.generation;
     const replies = await redis.pipeline().watch(...watchKeys).mget(...watchKeys).exec();
     const [watchReply, mgetReply] = replies ?? [];
@@ -93,17 +93,6 @@ async function attemptOnce<T>(
       throw new RedisUnavailableError(describeTarget(target), error instanceof Error ? error.message : String(error), { cause: error });
     }
     throw error;
-  }
-}
-
-/** A socket that is reconnecting gets a moment to come back before the attempt fails. */
-async function waitUntilReady(connection: TransactionConnection, target: RedisTarget): Promise<void> {
-  const deadline = Date.now() + 1_000;
-  while (connection.redis.status !== 'ready') {
-    if (connection.redis.status === 'end' || Date.now() > deadline) {
-      throw new RedisUnavailableError(describeTarget(target), `connection ${connection.redis.status}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -22,6 +22,7 @@ async function pendingFor(node: ReplicaNode, peer: string) {
   const status = await node.status();
   const p = status.peers.find((x) => x.id === peer);
   if (!p) throw new Error(`${node.id} has no peer ${peer}`);
+  if (!p.backlog) throw new Error(`${node.id} could not read its backlog for ${peer} (its own Redis is unreachable)`);
   return { ...p.backlog, oldestPendingMs: p.oldestPendingMs };
 }
 

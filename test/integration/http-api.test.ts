@@ -272,6 +272,7 @@ describe('GET /cluster', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       node: 'A',
+      redis: 'ok',
       outbox: expect.any(Number),
       peers: [
         {

@@ -233,7 +233,7 @@ beforeAll(async () => {
     const A = (nodes.servers[0] as (typeof nodes.servers)[number]).node;
     await A.flushOutbox();
     const deadline = Date.now() + 10_000;
-    while ((await A.status()).peers.some((p) => p.backlog.delayed + p.backlog.waiting + p.backlog.active > 0)) {
+    while ((await A.status()).peers.some((p) => !p.backlog || p.backlog.delayed + p.backlog.waiting + p.backlog.active > 0)) {
       if (Date.now() > deadline) throw new Error('the seed did not replicate to B within 10 s');
       await new Promise((r) => setTimeout(r, 20));
     }
