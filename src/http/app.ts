@@ -14,7 +14,7 @@
  * | GET    | /keys/:key                    | 200 same shape; 404 when absent/deleted/expired    |
  * | DELETE | /keys/:key                    | 200 `{key, deleted: true, hlc, origin, version}`   |
  * | GET    | /keys?prefix=&limit=&cursor=  | 200 `{items, cursor}` (cursor null on the last page) |
- * | GET    | /health                       | 200 `{status: "ok", node}`; 503 when Redis is down |
+ * | GET    | /health                       | 200 `{status: "ok", node}`; 503 when Redis is down or the node is closing |
  * | GET    | /cluster                      | 200 `{node, outbox, peers: [{id, backlog, …}]}`    |
  * | GET    | /conflicts?limit=             | 200 `{node, items}` newest first                   |
  * | GET    | /metrics                      | 200 Prometheus text                                |

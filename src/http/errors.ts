@@ -9,6 +9,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import {
   CorruptRecordError,
+  InputTooLargeError,
   InvalidInputError,
   NodeClosedError,
   RedisUnavailableError,
@@ -75,6 +76,13 @@ const RETRY_LATER = { 'Retry-After': '1' };
 /** The HTTP answer for any thrown value. Unknown errors become a 500 that reveals nothing. */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  // A key travels in the request target, so an overlong one is a URI too long (414); any
+  // other oversized input is part of the body (413).
+  if (error instanceof InputTooLargeError) {
+    return error.field === 'key'
+      ? new HttpError(414, 'key_too_long', error.message, { field: 'key', cause: error })
+      : new HttpError(413, 'payload_too_large', error.message, { field: error.field, cause: error });
+  }
   if (error instanceof InvalidInputError) {
     const code = error.field === 'key' ? 'invalid_key' : QUERY_FIELDS.has(error.field) ? 'invalid_query' : 'invalid_body';
     return new HttpError(400, code, error.message, { field: error.field, cause: error });

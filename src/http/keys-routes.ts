@@ -97,7 +97,6 @@ export function keysRouter(node: ReplicaNode, validator: RequestValidator, maxBo
     .put(checkKey, requireJson, announcedLength, parseJson, async (req, res) => {
       const key = keyOf(req);
       const body = validator.body(req.body);
-      validator.valueSize(body.value);
       res.json(await node.put(key, body.value, body.ttlMs === undefined ? {} : { ttlMs: body.ttlMs }));
     })
     .delete(async (req, res) => {

@@ -14,6 +14,16 @@ export function openRouter(node: ReplicaNode): Router {
   router
     .route('/health')
     .get(async (_req, res) => {
+      // Once close() began the node takes no operations and its Redis connections go with
+      // it: say so, rather than blame Redis.
+      if (node.closed) {
+        res.status(503).json({
+          status: 'closing',
+          node: node.id,
+          error: { code: 'node_closed', message: 'This node is shutting down; send requests to another node.' },
+        });
+        return;
+      }
       if (await node.ping()) {
         res.json({ status: 'ok', node: node.id });
         return;

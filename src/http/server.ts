@@ -45,8 +45,10 @@ export interface NodeServer {
   /** The port actually bound. */
   readonly port: number;
   /**
-   * Graceful shutdown: stops accepting connections, lets in-flight requests finish (up to
-   * `shutdownTimeoutMs`), then closes the node (its queues, workers and connections).
+   * Graceful shutdown: stops accepting connections and answers every request that has
+   * already arrived, each with `Connection: close` so that no keep-alive connection
+   * lingers; connections with no request are closed at once. After `shutdownTimeoutMs`
+   * whatever is left is cut. Then closes the node (its queues, workers and connections).
    * Idempotent: later calls return the same promise.
    */
   close(): Promise<void>;
@@ -96,9 +98,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   // form for Express' own request type, but `next` is how the app hands back what it cannot route.
   const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
   let closing = false;
+  // Responses not finished yet: close() makes each the last on its connection.
+  const unfinished = new Set<ServerResponse>();
   const server = createServer((req, res) => {
+    unfinished.add(res);
+    res.once('close', () => unfinished.delete(res));
     // Keep-alive connections would outlive close(); tell clients to reconnect elsewhere.
-    if (closing) res.setHeader('Connection', 'close');
+    if (closing) lastOnConnection(server, res);
     // Express calls this only when its router cannot even parse the request target
     // (e.g. `PUT http://[/keys/x`); every routable request gets an answer from the app.
     handle(req, res, (error?: unknown) => {
@@ -115,6 +121,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     });
   });
   server.on('clientError', answerClientError);
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   try {
     await listen(server, port, host);
   } catch (error) {
@@ -128,10 +139,20 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      for (const res of unfinished) lastOnConnection(server, res);
       const deadline = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
       deadline.unref();
+      // server.close() cuts the keep-alive connections between two requests, including one
+      // whose next request has arrived but is not read yet. Two turns of the event loop
+      // read what has arrived (on accepted connections, then on those still in the accept
+      // queue), so only connections with nothing sent are cut.
+      await eventLoopTurns(2);
+      // Stops listening, cuts the idle keep-alive connections, and calls back once the
+      // others are done.
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Node counts a connection that never sent a byte as busy (awaiting its first request),
+      // so it would hold close() until the shutdown timeout; it has nothing to answer.
+      for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
       await stopped;
       clearTimeout(deadline);
       await node.close();
@@ -140,6 +161,27 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   };
 
   return { node, server, url: `http://${urlHost(host)}:${boundPort}`, port: boundPort, close };
+}
+
+/**
+ * Makes `res` the last response on its connection: with `Connection: close` if its head is
+ * not sent yet (Node then closes the connection after it), else by closing the connection
+ * once it is finished and idle. Either way no connection waits for the client's keep-alive
+ * timeout.
+ */
+function lastOnConnection(server: Server, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  else res.once('finish', () => server.closeIdleConnections());
+}
+
+/**
+ * Resolves after `count` complete poll phases of the event loop, in which it reads what has
+ * arrived on sockets and accepts queued connections. A setImmediate callback runs after the
+ * poll phase of the current turn, which may have begun before this call; each further one
+ * runs after one more.
+ */
+async function eventLoopTurns(count: number): Promise<void> {
+  for (let i = 0; i <= count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -2,9 +2,11 @@
  * Request validation with zod: the PUT body, the query strings, and the key in the path.
  *
  * The schemas are built per app because their bounds are the node's limits. Each failure
- * becomes one {@link HttpError} naming the first offending field.
+ * becomes one {@link HttpError} naming the first offending field, except an overlong key:
+ * that is the `InputTooLargeError` the node would throw, mapped to 414 by `toHttpError`.
  */
 import { z } from 'zod';
+import { InputTooLargeError } from '../errors/index.js';
 import type { LimitOptions } from '../node/options.js';
 import type { JsonValue } from '../record/record.js';
 import { HttpError } from './errors.js';
@@ -99,8 +101,9 @@ export class RequestValidator {
   /**
    * Checks what only the HTTP layer knows about a key: it arrived as one path segment, so
    * `.` and `..` are dot segments that clients and proxies rewrite (RFC 3986 §5.2.4) and
-   * could never be addressed reliably. Length is checked here too, to answer 414 rather
-   * than a generic 400. The node checks the rest (empty, control characters, surrogates).
+   * could never be addressed reliably. Its length is checked here too, as the node would,
+   * so that a PUT with an overlong key is refused before its body is read. The node checks
+   * the rest (empty, control characters, surrogates) and the value's size.
    */
   key(key: string): string {
     if (key === '.' || key === '..') {
@@ -109,32 +112,9 @@ export class RequestValidator {
       });
     }
     const bytes = Buffer.byteLength(key, 'utf8');
-    if (bytes > this.limits.maxKeyBytes) {
-      throw new HttpError(414, 'key_too_long', `The key is ${bytes} bytes; the limit is ${this.limits.maxKeyBytes} bytes (limits.maxKeyBytes).`, {
-        field: 'key',
-      });
-    }
+    const limit = this.limits.maxKeyBytes;
+    if (bytes > limit) throw new InputTooLargeError('key', `key is ${bytes} bytes; the limit is ${limit} bytes (limits.maxKeyBytes)`, limit, bytes);
     return key;
-  }
-
-  /**
-   * Size of the value as the node will store it (its JSON text), checked before the node
-   * sees it so that an oversized value is a 413 like an oversized body.
-   */
-  valueSize(value: JsonValue): void {
-    let json: string;
-    try {
-      json = JSON.stringify(value);
-    } catch {
-      // Only a value nested deeper than the stack allows gets here (JSON.parse made the rest).
-      throw new HttpError(400, 'invalid_body', 'value is nested too deeply to store.', { field: 'value' });
-    }
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > this.limits.maxValueBytes) {
-      throw new HttpError(413, 'payload_too_large', `value is ${bytes} bytes as JSON; the limit is ${this.limits.maxValueBytes} bytes (limits.maxValueBytes).`, {
-        field: 'value',
-      });
-    }
   }
 }
 

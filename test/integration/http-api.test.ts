@@ -7,10 +7,12 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/http/app.js';
 import { InvalidOptionsError } from '../../src/errors/index.js';
-import { expectError, httpRequest, rawRequest, startNodes, waitUntil, type StartedNodes } from '../support/http-harness.js';
+import { expectError, httpRequest, rawRequest, startNodes, useTestRedis, waitUntil, type StartedNodes } from '../support/http-harness.js';
 
 const HLC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\/\d{6}\/A$/;
 const JSON_TYPE = { 'Content-Type': 'application/json' };
+
+useTestRedis();
 
 let nodes: StartedNodes;
 let url: string;

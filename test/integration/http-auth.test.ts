@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectError, startNodes, type StartedNodes } from '../support/http-harness.js';
+import { expectError, startNodes, useTestRedis, type StartedNodes } from '../support/http-harness.js';
 
 const TOKEN = 's3cr3t-T0ken_for.tests~';
 const BEARER = { Authorization: `Bearer ${TOKEN}` };
@@ -20,6 +20,8 @@ const logSink = new Writable({
     done();
   },
 });
+
+useTestRedis();
 
 let nodes: StartedNodes;
 let url: string;

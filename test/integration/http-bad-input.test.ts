@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   httpRequest,
   rawRequest,
-  redisUrl,
   snapshotPrefix,
   startNodes,
+  useTestRedis,
   type RawResponse,
   type StartedNodes,
 } from '../support/http-harness.js';
@@ -206,6 +206,8 @@ function verdict(c: Case, res: RawResponse): string | undefined {
   return undefined;
 }
 
+useTestRedis();
+
 let open: StartedNodes;
 let secured: StartedNodes;
 
@@ -224,8 +226,8 @@ async function seed(nodes: StartedNodes, headers: Record<string, string>): Promi
 
 beforeAll(async () => {
   const node = { limits: LIMITS, replication: { delayMs: 10 } };
-  open = await startNodes({ label: 'sweep', ids: ['A', 'B'], firstDb: 13, node, http: { maxBodyBytes: MAX_BODY_BYTES } });
-  secured = await startNodes({ label: 'sweep-auth', ids: ['A', 'B'], firstDb: 13, node, http: { maxBodyBytes: MAX_BODY_BYTES, authToken: TOKEN } });
+  open = await startNodes({ label: 'sweep', ids: ['A', 'B'], node, http: { maxBodyBytes: MAX_BODY_BYTES } });
+  secured = await startNodes({ label: 'sweep-auth', ids: ['A', 'B'], node, http: { maxBodyBytes: MAX_BODY_BYTES, authToken: TOKEN } });
   await seed(open, {});
   await seed(secured, { Authorization: `Bearer ${TOKEN}` });
   // Let the seed replicate to B, so the snapshots below are taken at rest.
@@ -249,10 +251,10 @@ describe('the bad-input sweep', () => {
     const cases = generateCases();
     expect(cases.length).toBeGreaterThanOrEqual(300);
     const stores = [
-      { url: redisUrl(13), prefix: open.prefix },
-      { url: redisUrl(14), prefix: open.prefix },
-      { url: redisUrl(13), prefix: secured.prefix },
-      { url: redisUrl(14), prefix: secured.prefix },
+      { url: open.urls[0] as string, prefix: open.prefix },
+      { url: open.urls[1] as string, prefix: open.prefix },
+      { url: secured.urls[0] as string, prefix: secured.prefix },
+      { url: secured.urls[1] as string, prefix: secured.prefix },
     ];
     const before = await Promise.all(stores.map((s) => snapshotPrefix(s.url, s.prefix)));
     expect(before[0]?.size).toBeGreaterThan(10);

@@ -5,16 +5,18 @@
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectError, startNodes, waitUntil, type StartedNodes } from '../support/http-harness.js';
+import { expectError, startNodes, useTestRedis, waitUntil, type StartedNodes } from '../support/http-harness.js';
 
 const DELAY_MS = 400;
 const JSON_TYPE = { 'Content-Type': 'application/json' };
+
+useTestRedis();
 
 let nodes: StartedNodes;
 let urls: { A: string; B: string; C: string };
 
 beforeAll(async () => {
-  nodes = await startNodes({ label: 'cluster', ids: ['A', 'B', 'C'], firstDb: 11, node: { replication: { delayMs: DELAY_MS } } });
+  nodes = await startNodes({ label: 'cluster', ids: ['A', 'B', 'C'], node: { replication: { delayMs: DELAY_MS } } });
   const [A, B, C] = nodes.servers.map((s) => s.url) as [string, string, string];
   urls = { A, B, C };
 });

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectError, httpRequest, rawRequest, redisUrl, startNodes, type StartedNodes } from '../support/http-harness.js';
+import { expectError, httpRequest, rawRequest, startNodes, useTestRedis, type StartedNodes } from '../support/http-harness.js';
 
 const UNUSUAL_KEYS = [
   'a:b',
@@ -37,15 +37,17 @@ const UNUSUAL_KEYS = [
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
+useTestRedis();
+
 let nodes: StartedNodes;
 let url: string;
 let port: number;
 let redis: Redis;
 
 beforeAll(async () => {
-  nodes = await startNodes({ label: 'keys', ids: ['A', 'B'], firstDb: 11, node: { replication: { delayMs: 20 } } });
+  nodes = await startNodes({ label: 'keys', ids: ['A', 'B'], node: { replication: { delayMs: 20 } } });
   ({ url, port } = nodes.servers[0] as (typeof nodes.servers)[number]);
-  redis = new Redis(redisUrl(11));
+  redis = new Redis(nodes.urls[0] as string);
 });
 afterAll(async () => {
   redis?.disconnect();
@@ -94,7 +96,7 @@ describe('unusual keys', () => {
     // A key that spells another node's namespace is still just a key of A.
     await request(url).put(path(`:B:rec:intruder`)).set(JSON_TYPE).send('{"value":1}');
     expect(await redis.exists(`${nodes.prefix}:A:rec::B:rec:intruder`)).toBe(1);
-    const b = new Redis(redisUrl(12));
+    const b = new Redis(nodes.urls[1] as string);
     try {
       expect(await b.exists(`${nodes.prefix}:B:rec:intruder`)).toBe(0);
     } finally {

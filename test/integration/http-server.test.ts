@@ -12,14 +12,29 @@ import { createApp } from '../../src/http/app.js';
 import { ListenError, startNodeServer, type NodeServer } from '../../src/http/server.js';
 import { LocalRedisServer, freePort } from '../../src/local-redis/local-redis.js';
 import { ReplicaNode } from '../../src/node/replica-node.js';
-import { deletePrefix, expectError, redisUrl, uniquePrefix, waitUntil } from '../support/http-harness.js';
+import {
+  deletePrefix,
+  expectError,
+  httpRequest,
+  openConnection,
+  uniquePrefix,
+  useTestRedis,
+  waitUntil,
+  type RawResponse,
+} from '../support/http-harness.js';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
-const URL_A = redisUrl(11);
+const testRedis = useTestRedis();
+/** Node A's Redis: a database of this file's test Redis. */
+let urlA: string;
+
+beforeAll(async () => {
+  urlA = (await testRedis()).url(0);
+});
 
 /** Connections a node opened, found by the connection name the engine gives them. */
 async function connectionsOf(prefix: string): Promise<number> {
-  const redis = new Redis(URL_A);
+  const redis = new Redis(urlA);
   try {
     const list = (await redis.client('LIST')) as string;
     return list.split('\n').filter((line) => line.includes(`name=${prefix}:`)).length;
@@ -28,10 +43,15 @@ async function connectionsOf(prefix: string): Promise<number> {
   }
 }
 
+/** Connections the HTTP server holds. */
+function connectionCount(server: NodeServer): Promise<number> {
+  return new Promise((resolve, reject) => server.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+}
+
 describe('startNodeServer', () => {
   it('should start a node and serve it on a free loopback port', async () => {
     const prefix = uniquePrefix('server');
-    const server = await startNodeServer({ node: { id: 'A', redis: URL_A, peers: [], prefix }, port: 0 });
+    const server = await startNodeServer({ node: { id: 'A', redis: urlA, peers: [], prefix }, port: 0 });
     try {
       expect(server.port).toBeGreaterThan(0);
       expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
@@ -39,13 +59,13 @@ describe('startNodeServer', () => {
       expect((await request(server.url).get('/health')).body).toEqual({ status: 'ok', node: 'A' });
     } finally {
       await server.close();
-      await deletePrefix([URL_A], prefix);
+      await deletePrefix([urlA], prefix);
     }
   });
 
   it('should reject an invalid port before starting anything', async () => {
     for (const port of [-1, 65_536, 1.5, Number.NaN]) {
-      await expect(startNodeServer({ node: { id: 'A', redis: URL_A, peers: [] }, port })).rejects.toBeInstanceOf(InvalidOptionsError);
+      await expect(startNodeServer({ node: { id: 'A', redis: urlA, peers: [] }, port })).rejects.toBeInstanceOf(InvalidOptionsError);
     }
   });
 
@@ -62,27 +82,27 @@ describe('startNodeServer', () => {
     const port = (blocker.address() as { port: number }).port;
     const prefix = uniquePrefix('taken');
     try {
-      const started = startNodeServer({ node: { id: 'A', redis: URL_A, peers: [], prefix }, port });
+      const started = startNodeServer({ node: { id: 'A', redis: urlA, peers: [], prefix }, port });
       await expect(started).rejects.toBeInstanceOf(ListenError);
       await expect(started).rejects.toThrow(/EADDRINUSE/);
       await waitUntil(() => connectionsOf(prefix), (n) => n === 0, { message: 'the failed node to close its Redis connections', timeoutMs: 5_000 });
     } finally {
       blocker.close();
-      await deletePrefix([URL_A], prefix);
+      await deletePrefix([urlA], prefix);
     }
   });
 
   describe('.close', () => {
     it('should be idempotent and leave nothing listening', async () => {
       const prefix = uniquePrefix('close');
-      const server = await startNodeServer({ node: { id: 'A', redis: URL_A, peers: [], prefix }, port: 0 });
+      const server = await startNodeServer({ node: { id: 'A', redis: urlA, peers: [], prefix }, port: 0 });
       const first = server.close();
       expect(server.close()).toBe(first);
       await first;
       await expect(fetch(`${server.url}/health`)).rejects.toThrow();
       await expect(server.node.put('k', 1)).rejects.toBeInstanceOf(NodeClosedError);
       expect(await connectionsOf(prefix)).toBe(0);
-      await deletePrefix([URL_A], prefix);
+      await deletePrefix([urlA], prefix);
     });
 
     it('should let an in-flight write finish and acknowledge it before closing the node', async () => {
@@ -95,7 +115,7 @@ describe('startNodeServer', () => {
       const server = await startNodeServer({
         node: {
           id: 'A',
-          redis: URL_A,
+          redis: urlA,
           peers: [],
           prefix,
           transactionHooks: {
@@ -122,7 +142,7 @@ describe('startNodeServer', () => {
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({ key: 'in-flight', value: 'kept' });
         await closing;
-        const redis = new Redis(URL_A);
+        const redis = new Redis(urlA);
         try {
           expect(await redis.get(`${prefix}:A:rec:in-flight`)).toContain('"kept"');
         } finally {
@@ -131,16 +151,112 @@ describe('startNodeServer', () => {
       } finally {
         release();
         await server.close();
-        await deletePrefix([URL_A], prefix);
+        await deletePrefix([urlA], prefix);
+      }
+    });
+
+    it('should answer every request that arrived before it, close every connection after its answer, and finish quickly', async () => {
+      // When close() starts, HELD keep-alive PUTs are in the app waiting for a held commit;
+      // SENT keep-alive connections, each used once, have just received a PUT not yet read;
+      // IDLE connections never sent anything:
+      //
+      //   held0..4  ─► PUT, commit held ─────────────────── release ─► 200, Connection: close, closed
+      //   sent0..14 ─► GET /health ◄─ 200 ... PUT (unread) ──────────► 2xx (or 503 node_closed), Connection: close, closed
+      //   idle0..1  ─► (nothing) ────────────────────────────────────► closed
+      //   close() ─────────────────────────────────────────────────────────────────────► resolves
+      const HELD = 5;
+      const SENT = 15;
+      const IDLE = 2;
+      // Waiting for a client's keep-alive timeout, or for the shutdown timeout to cut the
+      // connections, would take ten times longer than close() is allowed here.
+      const KEEP_ALIVE_MS = 50_000;
+      const CLOSE_BOUND_MS = KEEP_ALIVE_MS / 10;
+      let entered!: () => void;
+      const inCommit = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const prefix = uniquePrefix('drain');
+      const server = await startNodeServer({
+        node: {
+          id: 'A',
+          redis: urlA,
+          peers: [],
+          prefix,
+          transactionHooks: {
+            beforeExec: async () => {
+              entered();
+              await released;
+            },
+          },
+        },
+        port: 0,
+        shutdownTimeoutMs: KEEP_ALIVE_MS,
+      });
+      server.server.keepAliveTimeout = KEEP_ALIVE_MS;
+      let requests = 0;
+      server.server.on('request', () => requests++);
+      const keepAlive = { Connection: 'keep-alive' };
+      const keys = [...Array.from({ length: HELD }, (_, i) => `held${i}`), ...Array.from({ length: SENT }, (_, i) => `sent${i}`)];
+      const putRequest = (key: string) => httpRequest('PUT', `/keys/${key}`, { body: JSON.stringify({ value: key }), headers: { ...JSON_TYPE, ...keepAlive } });
+      const connections = await Promise.all(Array.from({ length: HELD + SENT + IDLE }, () => openConnection(server.port)));
+      try {
+        const held = connections.slice(0, HELD).map((c, i) => c.request(putRequest(keys[i] as string), CLOSE_BOUND_MS));
+        await inCommit;
+        for (const c of connections.slice(HELD, HELD + SENT)) {
+          const res = await c.request(httpRequest('GET', '/health', { headers: keepAlive }));
+          expect([res.status, res.headers.connection]).toEqual([200, 'keep-alive']);
+        }
+        await waitUntil(async () => requests, (n) => n === HELD + SENT, { message: 'the held PUTs to reach the app' });
+        await waitUntil(() => connectionCount(server), (n) => n === HELD + SENT + IDLE, { message: 'the server to accept every connection' });
+
+        const sent = connections.slice(HELD, HELD + SENT).map((c, i) => c.request(putRequest(keys[HELD + i] as string), CLOSE_BOUND_MS));
+        const closing = server.close();
+        release();
+        let bound: NodeJS.Timeout | undefined;
+        const late = new Promise<false>((resolve) => (bound = setTimeout(() => resolve(false), CLOSE_BOUND_MS)));
+        const [outcomes, allClosed, closedInTime] = await Promise.all([
+          Promise.allSettled([...held, ...sent]),
+          Promise.race([Promise.all(connections.map((c) => c.closed)).then(() => true), late]),
+          Promise.race([closing.then(() => true), late]),
+        ]);
+        clearTimeout(bound);
+
+        const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [`${keys[i]}: ${String(o.reason)}`] : []));
+        expect(failures, 'every request that arrived before close() must get a response').toEqual([]);
+        const responses = outcomes.map((o) => (o as PromiseFulfilledResult<RawResponse>).value);
+        const redis = new Redis(urlA);
+        try {
+          for (const [i, res] of responses.entries()) {
+            const key = keys[i] as string;
+            expect(res.headers.connection, key).toBe('close');
+            if (res.status === 200) {
+              expect(JSON.parse(res.body), key).toMatchObject({ key, value: key });
+              expect(await redis.get(`${prefix}:A:rec:${key}`), key).toContain(`"${key}"`);
+            } else {
+              expectError({ ...res, body: JSON.parse(res.body) }, 503, 'node_closed');
+            }
+          }
+        } finally {
+          redis.disconnect();
+        }
+        // Those in the app when close() began were acknowledged before the node closed.
+        expect(responses.slice(0, HELD).map((r) => r.status)).toEqual(Array(HELD).fill(200));
+        expect(allClosed, `the server must close every connection within ${CLOSE_BOUND_MS} ms`).toBe(true);
+        expect(closedInTime, `close() must finish within ${CLOSE_BOUND_MS} ms`).toBe(true);
+      } finally {
+        release();
+        for (const c of connections) c.destroy();
+        await server.close();
+        await deletePrefix([urlA], prefix);
       }
     });
   });
 });
 
 describe('when the node is closed', () => {
-  it('should answer 503 node_closed with Retry-After, and /health 503', async () => {
+  it('should answer 503 node_closed with Retry-After, and /health 503 closing', async () => {
     const prefix = uniquePrefix('closed');
-    const node = await ReplicaNode.start({ id: 'A', redis: URL_A, peers: [], prefix });
+    const node = await ReplicaNode.start({ id: 'A', redis: urlA, peers: [], prefix });
     const app = createApp(node);
     await node.close();
     try {
@@ -152,9 +268,48 @@ describe('when the node is closed', () => {
       expectError(await request(app).get('/cluster'), 503, 'node_closed');
       const health = await request(app).get('/health');
       expect(health.status).toBe(503);
-      expect(health.body).toMatchObject({ status: 'unavailable', node: 'A', error: { code: 'redis_unavailable' } });
+      expect(health.body).toMatchObject({ status: 'closing', node: 'A', error: { code: 'node_closed', message: expect.any(String) } });
     } finally {
-      await deletePrefix([URL_A], prefix);
+      await deletePrefix([urlA], prefix);
+    }
+  });
+
+  it('should answer /health 503 closing as soon as close() began, while Redis still answers', async () => {
+    // PUT k ──► commit held ... node.close() (waits for the PUT) ... GET /health → 503 closing ... release
+    let entered!: () => void;
+    const inCommit = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const prefix = uniquePrefix('closing');
+    const node = await ReplicaNode.start({
+      id: 'A',
+      redis: urlA,
+      peers: [],
+      prefix,
+      transactionHooks: {
+        beforeExec: async () => {
+          entered();
+          await released;
+        },
+      },
+    });
+    const app = createApp(node);
+    try {
+      expect((await request(app).get('/health')).status).toBe(200);
+      const write = node.put('k', 1);
+      await inCommit;
+      const closing = node.close();
+      const health = await request(app).get('/health');
+      expect(health.status).toBe(503);
+      expect(health.body).toMatchObject({ status: 'closing', node: 'A', error: { code: 'node_closed', message: expect.any(String) } });
+      expect(await node.ping()).toBe(true);
+      release();
+      await write;
+      await closing;
+    } finally {
+      release();
+      await node.close();
+      await deletePrefix([urlA], prefix);
     }
   });
 });

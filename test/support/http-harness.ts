@@ -1,29 +1,48 @@
 /**
- * Helpers of the HTTP tests: nodes on the shared test Redis under a unique prefix, raw
+ * Helpers of the HTTP tests: nodes on this file's test Redis under a unique prefix, raw
  * HTTP over a socket (no client "fixes" the request first), store snapshots, and waiting
  * with a deadline.
  *
- * The Redis is `REDIS_URL` when set, else 127.0.0.1:6379. It may be shared: tests only
- * touch keys under their own prefix and delete exactly those afterwards (never FLUSHDB).
+ * The Redis is the one `resolveTestRedis()` picks for every integration test: `REDIS_URL`
+ * when set, else a container, else a private redis-server started for this file. It may be
+ * shared: tests only touch keys under their own prefix and delete exactly those afterwards
+ * (never FLUSHDB).
  */
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import type { ReplicaNodeOptions } from '../../src/node/options.js';
 import { startNodeServer, type NodeServer, type NodeServerOptions } from '../../src/http/server.js';
+import { deleteKeysWithPrefix, resolveTestRedis, type TestRedis } from './redis.js';
 
-const BASE_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+let registered = false;
+let resolved: Promise<TestRedis> | undefined;
 
 /**
- * URL of the test Redis with database `db` (A, B, C of a cluster use different ones).
- * With `REDIS_URL` set, its own database is kept: other databases may belong to others.
+ * Registers, in the calling test file, the stop of its test Redis (a container or private
+ * redis-server; a `REDIS_URL` server is left alone) after the file's last test, and
+ * returns how to get that Redis (resolved once per file, on first use).
+ *
+ * Call it at the top of the file, before the file's own hooks: vitest runs `afterAll`
+ * hooks in reverse order, so the Redis then outlives the file's own cleanup (closing its
+ * nodes, deleting its keys).
  */
-export function redisUrl(db: number): string {
-  if (process.env.REDIS_URL) return process.env.REDIS_URL;
-  const url = new URL(BASE_URL);
-  url.pathname = `/${db}`;
-  return url.toString();
+export function useTestRedis(): () => Promise<TestRedis> {
+  registered = true;
+  afterAll(async () => {
+    // A Redis that failed to resolve already failed the tests that needed it.
+    const redis = await resolved?.catch(() => undefined);
+    await redis?.close();
+  });
+  return testRedis;
+}
+
+/** This file's test Redis; refused unless the file called {@link useTestRedis}, which stops it. */
+async function testRedis(): Promise<TestRedis> {
+  if (!registered) throw new Error('call useTestRedis() at the top of the test file, so that its Redis is stopped after the file');
+  resolved ??= resolveTestRedis();
+  return resolved;
 }
 
 /** A key prefix no other test uses (the engine allows `[A-Za-z0-9_.-]{1,64}`). */
@@ -33,15 +52,7 @@ export function uniquePrefix(label: string): string {
 
 /** Deletes every key under `prefix` in each of `urls` (SCAN + UNLINK, never FLUSHDB). */
 export async function deletePrefix(urls: readonly string[], prefix: string): Promise<void> {
-  for (const url of new Set(urls)) {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await redis.connect();
-      for (const key of await scanAll(redis, prefix)) await redis.unlink(key);
-    } finally {
-      redis.disconnect();
-    }
-  }
+  for (const url of new Set(urls)) await deleteKeysWithPrefix(url, prefix);
 }
 
 async function scanAll(redis: Redis, prefix: string): Promise<string[]> {
@@ -76,6 +87,8 @@ export async function snapshotPrefix(url: string, prefix: string): Promise<Map<s
 
 export interface StartedNodes {
   readonly servers: NodeServer[];
+  /** `urls[i]` is the Redis URL of `servers[i]`'s node (its own database on a Redis the tests own). */
+  readonly urls: string[];
   readonly prefix: string;
   /** Closes every server (and node), then deletes the prefix's keys. */
   close(): Promise<void>;
@@ -83,10 +96,8 @@ export interface StartedNodes {
 
 export interface StartNodesOptions {
   label: string;
-  /** Node ids; each gets database `firstDb + index`. @defaultValue ["A"] */
+  /** Node ids; node `i` gets the test Redis' slot `i` (see `TestRedis.url`). @defaultValue ["A"] */
   ids?: string[];
-  /** @defaultValue 11 */
-  firstDb?: number;
   /** Applied to every node. */
   node?: Partial<Omit<ReplicaNodeOptions, 'id' | 'redis' | 'peers' | 'prefix'>>;
   http?: NodeServerOptions['http'];
@@ -96,12 +107,12 @@ export interface StartNodesOptions {
 export async function startNodes(options: StartNodesOptions): Promise<StartedNodes> {
   const ids = options.ids ?? ['A'];
   const prefix = uniquePrefix(options.label);
-  const firstDb = options.firstDb ?? 11;
-  const urlOf = (i: number) => redisUrl(firstDb + i);
+  const redis = await testRedis();
+  const urls = ids.map((_, i) => redis.url(i));
   const servers: NodeServer[] = [];
   const stopAll = async () => {
     await Promise.allSettled(servers.map((s) => s.close()));
-    await deletePrefix(ids.map((_, i) => urlOf(i)), prefix);
+    await deletePrefix(urls, prefix);
   };
   try {
     for (const [i, id] of ids.entries()) {
@@ -110,9 +121,9 @@ export async function startNodes(options: StartNodesOptions): Promise<StartedNod
           node: {
             ...options.node,
             id,
-            redis: urlOf(i),
+            redis: redis.url(i),
             prefix,
-            peers: ids.flatMap((peer, j) => (j === i ? [] : [{ id: peer, redis: urlOf(j) }])),
+            peers: ids.flatMap((peer, j) => (j === i ? [] : [{ id: peer, redis: redis.url(j) }])),
           },
           port: 0,
           ...(options.http ? { http: options.http } : {}),
@@ -126,7 +137,7 @@ export async function startNodes(options: StartNodesOptions): Promise<StartedNod
     await stopAll();
     throw error;
   }
-  return { servers, prefix, close: stopAll };
+  return { servers, urls, prefix, close: stopAll };
 }
 
 /** A response read off the wire. */
@@ -161,6 +172,81 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 1
     // Not end(): a client that half-closes first may get no response at all. The request
     // says `Connection: close`, so the server closes once it answered.
     socket.write(request);
+  });
+}
+
+/**
+ * A connection driven by hand, like a keep-alive client's: requests one at a time, each
+ * response complete once its `Content-Length` bytes arrived (every answer of the API has
+ * one), the connection left open unless the server closes it.
+ */
+export interface RawConnection {
+  /** Sends `request` and resolves with its response; rejects if the connection closes first. */
+  request(request: string | Buffer, timeoutMs?: number): Promise<RawResponse>;
+  /** Settles once the connection is closed, by the server or by {@link destroy}. */
+  readonly closed: Promise<void>;
+  destroy(): void;
+}
+
+/** Opens a {@link RawConnection}; resolves once the connection is established. */
+export function openConnection(port: number): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const closed = new Promise<void>((onClose) => socket.once('close', () => onClose()));
+    let received = Buffer.alloc(0);
+    let pending: { what: string; done: (res: RawResponse) => void; fail: (error: Error) => void } | undefined;
+
+    const settle = () => {
+      if (!pending) return;
+      const split = received.indexOf('\r\n\r\n');
+      if (split < 0) return;
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(received.subarray(0, split).toString('latin1'))?.[1];
+      if (length === undefined) {
+        pending.fail(new Error(`the response to ${pending.what} has no Content-Length`));
+        return;
+      }
+      const end = split + 4 + Number(length);
+      if (received.length < end) return;
+      const res = parseResponse(received.subarray(0, end));
+      received = received.subarray(end);
+      pending.done(res);
+    };
+    socket.on('data', (d: Buffer) => {
+      received = Buffer.concat([received, d]);
+      settle();
+    });
+    socket.on('close', () => pending?.fail(new Error(`the connection closed before a complete response to ${pending.what} (${received.length} bytes arrived)`)));
+    socket.on('error', () => undefined);
+    socket.once('error', reject);
+
+    const request = (bytes: string | Buffer, timeoutMs = 10_000): Promise<RawResponse> =>
+      new Promise((done, fail) => {
+        const what = JSON.stringify(String(bytes).slice(0, 120));
+        if (pending) throw new Error(`${what} sent while another request waits for its response`);
+        if (socket.destroyed) throw new Error(`the connection was closed before ${what} was sent`);
+        const timer = setTimeout(() => pending?.fail(new Error(`no complete response within ${timeoutMs} ms to ${what}`)), timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          pending = undefined;
+        };
+        pending = {
+          what,
+          done: (res) => {
+            finish();
+            done(res);
+          },
+          fail: (error) => {
+            finish();
+            fail(error);
+          },
+        };
+        socket.write(bytes);
+      });
+
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve({ request, closed, destroy: () => socket.destroy() });
+    });
   });
 }
 
