@@ -6,11 +6,16 @@
  *   npx tsx bench/profile.ts local-write-c1      node.put at concurrency 1 (scenario 1, ours only)
  *   npx tsx bench/profile.ts local-write-c64     node.put at concurrency 64
  *   npx tsx bench/profile.ts lag                 1,000 writes/s with D = 50 ms (scenario 3, ours only)
+ *   npx tsx bench/profile.ts http-node           the HTTP server process under autocannon (scenario 5)
+ *   npx tsx bench/profile.ts http-bare           the bare Express server, for comparison
+ *   npx tsx bench/profile.ts summarise file.cpuprofile   any `node --cpu-prof` output
  *   add --full for the full-run sizes, --out=file.cpuprofile to keep the raw profile
  *
  * Redis' own CPU is not in this profile; the scenarios report it (cpuUs…, redisCommands…).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session, type Profiler } from 'node:inspector';
 import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -21,9 +26,9 @@ import { startCluster, waitForConvergence } from './lib/cluster.js';
 import { SIZES, type BenchContext } from './lib/context.js';
 import { closedLoop, openLoop } from './lib/load.js';
 import { valueOfBytes } from './lib/payload.js';
+import { summarise } from './lib/profile-summary.js';
 import { replicatedRun } from './lib/replicated-run.js';
-
-type CallFrame = Profiler.ProfileNode['callFrame'];
+import { load, startTarget } from './scenarios/http.js';
 
 /** Runs a warm-up, then the measured part inside `profiled`; returns how many writes that part made. */
 type Workload = (ctx: BenchContext, profiled: <T>(fn: () => Promise<T>) => Promise<T>) => Promise<number>;
@@ -81,68 +86,54 @@ function post<T>(session: Session, method: string, params: object = {}): Promise
   return new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
 }
 
-function category(frame: CallFrame): string {
-  if (!frame.url) return frame.functionName || '(native)';
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url);
-  if (pkg) return pkg[1] as string;
-  const src = /\/(src|bench)\/(.*)$/.exec(frame.url);
-  if (src) return `${src[1]}/${src[2]}`;
-  if (frame.url.startsWith('node:')) return 'node (internals)';
-  return frame.url;
-}
-
-function summarise(profile: Profiler.Profile): string {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const interval = (profile.endTime - profile.startTime) / Math.max(1, profile.samples?.length ?? 1) / 1000;
-  const self = new Map<number, number>();
-  for (const id of profile.samples ?? []) self.set(id, (self.get(id) ?? 0) + interval);
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
-  const byCategory = new Map<string, number>();
-  const bySelf = new Map<string, number>();
-  const inclusive = new Map<string, number>();
-  // tsx compiles each file onto few lines, so line numbers would only add noise.
-  const name = (f: CallFrame) => `${f.functionName || '(anonymous)'} ${category(f)}`;
-  const walk = (id: number, onStack: Set<string>): number => {
-    const node = byId.get(id) as Profiler.ProfileNode;
-    const key = name(node.callFrame);
-    let sum = self.get(id) ?? 0;
-    const cat = category(node.callFrame);
-    byCategory.set(cat, (byCategory.get(cat) ?? 0) + (self.get(id) ?? 0));
-    bySelf.set(key, (bySelf.get(key) ?? 0) + (self.get(id) ?? 0));
-    const fresh = !onStack.has(key);
-    if (fresh) onStack.add(key);
-    for (const child of node.children ?? []) sum += walk(child, onStack);
-    if (fresh) {
-      onStack.delete(key);
-      inclusive.set(key, (inclusive.get(key) ?? 0) + sum);
+/** Profiles the HTTP target process (`--cpu-prof`, written when it exits) under a warm-up and a measured autocannon run. */
+async function profileHttp(node: boolean, ctx: BenchContext, out: string | undefined): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'eventual-cache-prof-'));
+  try {
+    const args = node ? ['node', ctx.server.url(1), ctx.server.url(2), ctx.server.url(3)] : ['bare'];
+    // Only the measured run should be in the profile, but --cpu-prof covers the process's whole life;
+    // the warm-up is kept short so it stays a small share.
+    const target = await startTarget(args, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    let requests = 0;
+    try {
+      await load(ctx, target.port, 1, 'profile warm-up');
+      requests = (await load(ctx, target.port, ctx.sizes.http.durationSec * 2, 'profile'))['2xx'];
+    } finally {
+      await target.stop();
     }
-    return sum;
-  };
-  walk(profile.nodes[0]?.id as number, new Set());
-  const pct = (ms: number) => `${((ms / total) * 100).toFixed(1).padStart(5)}%`;
-  const top = (m: Map<string, number>, n: number, filter: (k: string) => boolean = () => true) =>
-    [...m]
-      .filter(([k]) => filter(k))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, v]) => `  ${pct(v)}  ${Math.round(v).toString().padStart(6)} ms  ${k}`)
-      .join('\n');
-  return [
-    `sampled ${Math.round(total)} ms of CPU in this process`,
-    'self time by package / file:',
-    top(byCategory, 18),
-    'hottest functions (self):',
-    top(bySelf, 25),
-    'inclusive time of this project\'s functions (src/):',
-    top(inclusive, 25, (k) => k.includes(' src/')),
-  ].join('\n');
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`the HTTP target wrote no profile in ${dir}`);
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profiler.Profile;
+    if (out) writeFileSync(out, JSON.stringify(profile));
+    console.log(`${requests} requests in the measured run (the profile also covers start-up and a 1 s warm-up)`);
+    console.log(summarise(profile));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { full: { type: 'boolean', default: false }, out: { type: 'string' } } });
-  const workload = WORKLOADS[positionals[0] ?? ''];
-  if (!workload) throw new Error(`usage: npx tsx bench/profile.ts <${Object.keys(WORKLOADS).join('|')}> [--full] [--out=file.cpuprofile]`);
+  const name = positionals[0] ?? '';
+  if (name === 'summarise' && positionals[1]) {
+    console.log(summarise(JSON.parse(readFileSync(positionals[1], 'utf8')) as Profiler.Profile));
+    return;
+  }
+  const workload = WORKLOADS[name];
+  const http = name === 'http-node' || name === 'http-bare';
+  if (!workload && !http) {
+    throw new Error(`usage: npx tsx bench/profile.ts <${[...Object.keys(WORKLOADS), 'http-node', 'http-bare', 'summarise <file>'].join('|')}> [--full] [--out=file.cpuprofile]`);
+  }
   const server = await LocalRedisServer.start();
+  if (http) {
+    try {
+      await profileHttp(name === 'http-node', { profile: values.full ? 'full' : 'quick', sizes: SIZES[values.full ? 'full' : 'quick'], server, admin: new Redis(server.url(0), { lazyConnect: true }), log: () => undefined }, values.out);
+    } finally {
+      await server.destroy();
+    }
+    return;
+  }
+  if (!workload) return;
   const admin = new Redis(server.url(0), { maxRetriesPerRequest: 1 });
   const session = new Session();
   session.connect();

@@ -5,7 +5,7 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BenchTimeoutError } from './deadline.js';
+import { withTimeout } from './deadline.js';
 import { openLoop, runCount } from './load.js';
 
 interface Harness {
@@ -72,7 +72,7 @@ export async function moveJobs(options: {
     });
     const start = performance.now();
     await runCount({ concurrency: options.concurrency, total: count, op: (i) => h.queue.add('job', options.payload(i)) });
-    await within(done, options.timeoutMs, () => `raw BullMQ: ${completed} of ${target} jobs completed`);
+    await withTimeout(done, options.timeoutMs, () => `raw BullMQ (${completed} of ${target} jobs completed)`);
     return performance.now() - start;
   };
   try {
@@ -135,24 +135,10 @@ export async function delayedLateness(options: {
       },
     });
     expected = load.issued;
-    if (lateness.length < expected) await within(all, options.timeoutMs, () => `delayed jobs: ${lateness.length} of ${expected} processed`);
+    if (lateness.length < expected) await withTimeout(all, options.timeoutMs, () => `delayed jobs (${lateness.length} of ${expected} processed)`);
     return { jobs: lateness.length, latenessMs: lateness };
   } finally {
     for (const t of timers) clearTimeout(t);
     await h.close();
-  }
-}
-
-async function within(promise: Promise<void>, ms: number, describe: () => string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BenchTimeoutError(`${describe()} after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -10,6 +10,12 @@ import type { LocalRedisServer } from '../../src/local-redis/local-redis.js';
 export type Profile = 'full' | 'quick' | 'smoke';
 
 export interface BenchSizes {
+  /**
+   * Rounds of the throughput comparisons (scenarios 1, 2 and 5), alternating ours and the
+   * baseline; the median round is reported, so a burst of load from other processes
+   * skews one round rather than one side.
+   */
+  rounds: number;
   localWrite: { warmupMs: number; durationMs: number; keyspace: number; concurrencies: number[] };
   replicated: { writes: number; warmupWrites: number; concurrency: number };
   lag: {
@@ -35,17 +41,19 @@ export interface BenchSizes {
 
 export const SIZES: Record<Profile, BenchSizes> = {
   full: {
-    localWrite: { warmupMs: 1_000, durationMs: 5_000, keyspace: 100_000, concurrencies: [1, 64] },
+    rounds: 3,
+    localWrite: { warmupMs: 1_000, durationMs: 3_000, keyspace: 100_000, concurrencies: [1, 64] },
     replicated: { writes: 20_000, warmupWrites: 2_000, concurrency: 64 },
     lag: { ratePerSec: 1_000, durationMs: 20_000, warmupMs: 2_000, delayMs: 50, diagnosticMs: 5_000, idleRatePerSec: 20 },
     hotKeys: { hotKeys: 8, spreadKeys: 10_000, writersPerNode: 16, durationMs: 10_000 },
-    http: { connections: 32, durationSec: 10, warmupSec: 2 },
+    http: { connections: 32, durationSec: 6, warmupSec: 2 },
     memory: { keys: 20_000, valueBytes: 100 },
     scale: { nodeCounts: [3, 5, 7], writes: 10_000, preload: [10_000, 1_000_000] },
     convergeTimeoutMs: 120_000,
     scenarioTimeoutMs: 600_000,
   },
   quick: {
+    rounds: 1,
     localWrite: { warmupMs: 300, durationMs: 1_000, keyspace: 20_000, concurrencies: [1, 64] },
     replicated: { writes: 3_000, warmupWrites: 300, concurrency: 64 },
     lag: { ratePerSec: 1_000, durationMs: 2_500, warmupMs: 500, delayMs: 50, diagnosticMs: 800, idleRatePerSec: 20 },
@@ -57,6 +65,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     scenarioTimeoutMs: 90_000,
   },
   smoke: {
+    rounds: 1,
     localWrite: { warmupMs: 100, durationMs: 500, keyspace: 2_000, concurrencies: [1, 64] },
     replicated: { writes: 600, warmupWrites: 60, concurrency: 32 },
     lag: { ratePerSec: 500, durationMs: 1_000, warmupMs: 200, delayMs: 50, diagnosticMs: 500, idleRatePerSec: 20 },

@@ -17,14 +17,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Resolves like `promise`, or rejects with {@link BenchTimeoutError} after `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Resolves like `promise`, or rejects with {@link BenchTimeoutError} after `ms`; `what`
+ * may be a function so the message can say how far things got.
+ */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BenchTimeoutError(`${what} did not finish within ${Math.round(ms)} ms`)), ms);
+        timer = setTimeout(() => reject(new BenchTimeoutError(`${typeof what === 'string' ? what : what()} did not finish within ${Math.round(ms)} ms`)), ms);
       }),
     ]);
   } finally {

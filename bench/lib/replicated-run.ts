@@ -14,6 +14,7 @@ import { KeyBuilder } from '../../src/store/keys.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import { BENCH_PREFIX, clusterCounter, nodeId, startCluster, waitForConvergence, type BenchCluster } from './cluster.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
+import { sleep } from './deadline.js';
 import { runCount } from './load.js';
 import { sampleDistinct, seededRandom, valueOfBytes } from './payload.js';
 import { commandStats, perOperation, resetServer } from './redis-stats.js';
@@ -77,6 +78,24 @@ async function preload(ctx: BenchContext, nodes: number, count: number): Promise
     }),
   );
   ctx.log(`preloaded ${count.toLocaleString('en-US')} keys on each of ${nodes} nodes in ${Math.round(performance.now() - started)} ms`);
+  // Redis finishes growing its hash tables incrementally (a bucket per command, 1 ms per
+  // cron tick); measuring before that ends would charge the preload's rehash to the run.
+  const settled = await waitForIdleRedis(ctx);
+  ctx.log(`redis idle again after ${Math.round(settled)} ms`);
+}
+
+/** Waits (up to 60 s) until redis-server uses under 5% of a core over 250 ms; returns the time waited. */
+async function waitForIdleRedis(ctx: BenchContext): Promise<number> {
+  const started = performance.now();
+  let last = await cpuSnapshot(ctx.admin);
+  while (performance.now() - started < 60_000) {
+    await sleep(250);
+    const now = await cpuSnapshot(ctx.admin);
+    const busyUs = now.redisUs - last.redisUs;
+    last = now;
+    if (busyUs < 0.05 * 250_000) break;
+  }
+  return performance.now() - started;
 }
 
 async function writeAll(cluster: BenchCluster, keys: readonly string[], concurrency: number): Promise<number> {

@@ -9,14 +9,14 @@
  * 10 to 100 — if BullMQ's lateness is Redis' timer tick, it shrinks tenfold.
  */
 import { delayedLateness } from '../lib/bullmq-baseline.js';
-import { startCluster, waitForConvergence } from '../lib/cluster.js';
-import type { BenchContext } from '../lib/context.js';
+import { clusterCounter, startCluster, waitForConvergence } from '../lib/cluster.js';
+import { cpuSnapshot, cpuSpent, type BenchContext } from '../lib/context.js';
 import { openLoop } from '../lib/load.js';
 import { valueOfBytes } from '../lib/payload.js';
 import { resetServer } from '../lib/redis-stats.js';
 import { row, type ResultRow } from '../lib/result.js';
 import type { Scenario } from '../lib/scenario.js';
-import { roundSummary, summarize, type Summary } from '../lib/stats.js';
+import { round, roundSummary, summarize, type Summary } from '../lib/stats.js';
 
 interface LagRun {
   lagMs: Summary;
@@ -24,7 +24,13 @@ interface LagRun {
   putLatencyMs: Summary;
   generatorLateMs: Summary;
   writes: number;
+  /** Writes a peer applied sooner than D after `put` (they shared a job with an older write; a job's delay counts from its oldest write). */
+  appliedBeforeD: number;
   verifiedIdenticalRecords: number;
+  /** Keys per replication job (writes × peers / jobs): how well the relay batched at this rate. */
+  keysPerJob: number;
+  /** CPU of this process (all three nodes) and of Redis per write, in µs. */
+  cpuUsPerWrite: { process: number; redis: number };
 }
 
 interface Tracked {
@@ -53,6 +59,8 @@ async function clusterLag(ctx: BenchContext, options: { promptPromotion: boolean
   });
   cluster.nodes.forEach((n, i) => index.set(n.id, i));
   try {
+    const jobs0 = await clusterCounter(cluster, 'eventual_cache_replication_jobs_total');
+    const cpu0 = await cpuSnapshot(ctx.admin);
     const load = await openLoop({
       ratePerSec,
       durationMs: options.durationMs,
@@ -67,6 +75,8 @@ async function clusterLag(ctx: BenchContext, options: { promptPromotion: boolean
       },
     });
     const conv = await waitForConvergence(cluster, { timeoutMs: ctx.sizes.convergeTimeoutMs, expectedApplied: load.issued * 2, expectedRecords: load.issued });
+    const cpu = cpuSpent(cpu0, await cpuSnapshot(ctx.admin));
+    const jobs = (await clusterCounter(cluster, 'eventual_cache_replication_jobs_total')) - jobs0;
     const full = (1 << 3) - 1;
     const lag: number[] = [];
     const fromAck: number[] = [];
@@ -85,7 +95,10 @@ async function clusterLag(ctx: BenchContext, options: { promptPromotion: boolean
       putLatencyMs: summarize(put),
       generatorLateMs: summarize(load.issueLateMs),
       writes: lag.length,
+      appliedBeforeD: lag.filter((l) => l < 0).length,
       verifiedIdenticalRecords: conv.records,
+      keysPerJob: round((load.issued * 2) / Math.max(1, jobs), 3),
+      cpuUsPerWrite: { process: round(cpu.processUs / load.issued), redis: round(cpu.redisUs / load.issued) },
     };
   } finally {
     await cluster.close();
@@ -149,6 +162,9 @@ export const convergenceLagScenario: Scenario = {
         details: {
           definition: 'last peer applied − put() called − D; baseline: raw BullMQ delayed job start − (job timestamp + D) at the same rate',
           writesMeasured: on.writes,
+          writesAppliedBeforeD: on.appliedBeforeD,
+          keysPerJob: on.keysPerJob,
+          cpuUsPerWrite: on.cpuUsPerWrite,
           verifiedIdenticalRecords: on.verifiedIdenticalRecords,
           lagMs: r(on.lagMs),
           lagFromAckMs: r(on.lagFromAckMs),
@@ -163,7 +179,7 @@ export const convergenceLagScenario: Scenario = {
         ours: off.lagMs.p99,
         baseline: on.lagMs.p99,
         unit: 'ms',
-        details: { off: { lagMs: r(off.lagMs), lagFromAckMs: r(off.lagFromAckMs), writesMeasured: off.writes, verifiedIdenticalRecords: off.verifiedIdenticalRecords } },
+        details: { off: { lagMs: r(off.lagMs), lagFromAckMs: r(off.lagFromAckMs), writesMeasured: off.writes, keysPerJob: off.keysPerJob, cpuUsPerWrite: off.cpuUsPerWrite, verifiedIdenticalRecords: off.verifiedIdenticalRecords } },
       }),
       row(`diag: raw BullMQ lateness p99, producer promote vs plain (${ratePerSec}/s)`, { ours: (raw['busy+promote'] as Summary).p99, baseline: busy.p99, unit: 'ms' }),
       row(`diag: raw BullMQ lateness p99, producer promote vs plain (idle ${idleRatePerSec}/s)`, {

@@ -14,7 +14,7 @@ import { seededRandom, valueOfBytes } from '../lib/payload.js';
 import { commandStats, perOperation, resetServer } from '../lib/redis-stats.js';
 import { row, type ResultRow } from '../lib/result.js';
 import type { Scenario } from '../lib/scenario.js';
-import { perSecond, round, roundSummary, summarize } from '../lib/stats.js';
+import { median, perSecond, round, roundSummary, summarize } from '../lib/stats.js';
 
 const VALUE_BYTES = 100;
 
@@ -58,6 +58,17 @@ async function measure(ctx: BenchContext, concurrency: number, op: (key: string,
   };
 }
 
+/** The median of each figure over the rounds; `details` are those of the median-throughput round. */
+function medianRun(runs: Measured[]): Measured {
+  const byRate = [...runs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  const middle = byRate[Math.floor((byRate.length - 1) / 2)] as Measured;
+  return { ...middle, opsPerSec: median(runs.map((r) => r.opsPerSec)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) };
+}
+
+function roundRun(m: Measured) {
+  return { opsPerSec: round(m.opsPerSec), p50: round(m.p50), p99: round(m.p99) };
+}
+
 export const localWriteScenario: Scenario = {
   id: 'local-write',
   title: '1. Local write',
@@ -79,16 +90,33 @@ export const localWriteScenario: Scenario = {
     const rows: ResultRow[] = [];
     try {
       for (const concurrency of ctx.sizes.localWrite.concurrencies) {
-        ctx.log(`concurrency ${concurrency}: raw ioredis MULTI{SET,HSET}`);
-        const base = await measure(ctx, concurrency, (key, value) => {
-          const json = JSON.stringify(value);
-          return raw.multi().set(`raw:rec:${key}`, json).hset('raw:idx', key, json).exec();
-        });
-        ctx.log(`concurrency ${concurrency}: raw ${Math.round(base.opsPerSec)} ops/s p99 ${base.p99.toFixed(2)} ms; now node.put`);
-        const ours = await measure(ctx, concurrency, (key, value) => node.put(key, value));
-        ctx.log(`concurrency ${concurrency}: ours ${Math.round(ours.opsPerSec)} ops/s p99 ${ours.p99.toFixed(2)} ms`);
+        const bases: Measured[] = [];
+        const ourRuns: Measured[] = [];
+        for (let round = 1; round <= ctx.sizes.rounds; round++) {
+          const tag = ctx.sizes.rounds > 1 ? ` (round ${round}/${ctx.sizes.rounds})` : '';
+          ctx.log(`concurrency ${concurrency}${tag}: raw ioredis MULTI{SET,HSET}`);
+          const base = await measure(ctx, concurrency, (key, value) => {
+            const json = JSON.stringify(value);
+            return raw.multi().set(`raw:rec:${key}`, json).hset('raw:idx', key, json).exec();
+          });
+          ctx.log(`concurrency ${concurrency}${tag}: raw ${Math.round(base.opsPerSec)} ops/s p99 ${base.p99.toFixed(2)} ms; now node.put`);
+          const ours = await measure(ctx, concurrency, (key, value) => node.put(key, value));
+          ctx.log(`concurrency ${concurrency}${tag}: ours ${Math.round(ours.opsPerSec)} ops/s p99 ${ours.p99.toFixed(2)} ms`);
+          bases.push(base);
+          ourRuns.push(ours);
+        }
+        const ours = medianRun(ourRuns);
+        const base = medianRun(bases);
         if (errors.length > 0) throw errors[0];
-        const details = { concurrency, valueBytes: VALUE_BYTES, ours: ours.details, baseline: base.details };
+        const details = {
+          concurrency,
+          valueBytes: VALUE_BYTES,
+          setup: 'ours: node n1 with peers n2, n3 declared (relay enqueues), transaction pool of 4; baseline: one ioredis connection, concurrent MULTIs pipelined on it',
+          rounds: ctx.sizes.rounds,
+          perRound: ourRuns.map((o, i) => ({ ours: roundRun(o), baseline: roundRun(bases[i] as Measured) })),
+          ours: ours.details,
+          baseline: base.details,
+        };
         rows.push(
           row(`local write c=${concurrency}: throughput`, {
             ours: ours.opsPerSec,
