@@ -63,6 +63,17 @@ export function parseTimestamp(text: string): Timestamp {
   return ts;
 }
 
+const CANONICAL_SHAPE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\/\d{6}\/[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Cheap structural check of a canonical string (fixed widths, digits, a valid node id):
+ * enough to guarantee that string order is timestamp order. {@link parseTimestamp} is the
+ * strict check.
+ */
+export function hasTimestampShape(text: string): boolean {
+  return CANONICAL_SHAPE.test(text) && isNodeId(nodeIdOf(text));
+}
+
 /** The wall-clock part of a canonical timestamp string, without parsing the rest. */
 export function wallMsOf(hlc: string): number {
   return Date.parse(hlc.slice(0, 24));

@@ -3,7 +3,7 @@
  * vector and its optional absolute expiry, plus the byte encoding stored in Redis.
  */
 import { CorruptRecordError } from '../errors/index.js';
-import { isNodeId, nodeIdOf, parseTimestamp, wallMsOf } from '../clock/timestamp.js';
+import { hasTimestampShape, isNodeId, nodeIdOf, wallMsOf } from '../clock/timestamp.js';
 import type { VersionVector } from '../clock/version-vector.js';
 
 /** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
@@ -93,7 +93,7 @@ export function decodeRecord(key: string, redisKey: string, raw: string): CacheR
     const [p1, p2, p3, p4, p5, p6] = cut as [number, number, number, number, number, number];
     if (raw.slice(0, p1) !== FORMAT) throw new Error('unknown format');
     const hlc = raw.slice(p1 + 1, p2);
-    parseTimestamp(hlc);
+    if (!hasTimestampShape(hlc)) throw new Error('bad hlc');
     const version = decodeVector(raw.slice(p2 + 1, p3));
     const writtenText = raw.slice(p3 + 1, p4);
     const expText = raw.slice(p4 + 1, p5);

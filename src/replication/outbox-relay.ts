@@ -29,8 +29,8 @@ export interface ReplicationJobData {
   readonly committedAt: number;
 }
 
-/** Upper bound on how long the relay waits to batch writes after a notification. */
-const MAX_GATHER_MS = 5;
+/** Upper bound on the relay's batching window. */
+const MAX_WINDOW_MS = 50;
 /** Outbox entries read per round; each holds one group-committed batch of keys. */
 const OUTBOX_READ_COUNT = 128;
 export const REPLICATION_JOB_NAME = 'replicate';
@@ -58,8 +58,9 @@ export class OutboxRelay {
   private readonly tracked = new Map<string, { jobs: TrackedJob[]; byKey: Map<string, TrackedJob> }>();
   private readonly promotions = new Set<NodeJS.Timeout>();
   private running: Promise<void> | undefined;
-  private again = false;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Keys notified since the last pass started. */
+  private pendingWrites = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -87,55 +88,68 @@ export class OutboxRelay {
 
   /** Starts the periodic sweep and drains whatever a previous run left in the outbox. */
   start(): void {
-    this.sweepTimer = setInterval(() => this.notify(), this.opts.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => this.notify(0), this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
-    this.notify();
+    void this.run(true);
   }
 
-  /** A write committed: flush soon. Calls during a flush coalesce into one more round. */
-  notify(): void {
+  /**
+   * `writes` keys were committed to the outbox. The relay waits for the batching window
+   * (half the smallest delay, at most 50 ms) to gather more, or flushes at once when a full
+   * job's worth is waiting. The wait never delays delivery: a job's delay is counted from
+   * its oldest write, so every write is applied about `delayMs` after it committed or
+   * sooner, and a busy node sends at most one job per peer per window.
+   */
+  notify(writes = 1): void {
     if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      void this.flush();
-    };
-    // Gathering writes for a moment turns many tiny jobs into a few larger ones; the wait
-    // never delays delivery, because each job's delay is counted from its oldest write.
-    if (this.gatherMs > 0) setTimeout(run, this.gatherMs).unref();
-    else setImmediate(run);
+    this.pendingWrites += writes;
+    this.schedule();
   }
 
-  /** How long a notification waits for more writes: a fraction of the smallest delay, at most 5 ms. */
-  private get gatherMs(): number {
-    const d = this.opts.delayMs;
-    const smallest = typeof d === 'number' ? d : d.min;
-    return Math.min(MAX_GATHER_MS, Math.floor(smallest / 4));
-  }
-
-  /** Enqueues everything in the outbox now; resolves when the outbox was empty once. */
+  /** Moves everything in the outbox to the queues now; resolves once the outbox was empty. */
   flush(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
+    return this.run(true);
+  }
+
+  private schedule(): void {
+    if (this.running || this.closed) return; // the run in progress reschedules when it ends
+    const full = this.pendingWrites >= this.opts.maxKeysPerJob;
+    if (this.timer && !full) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.run(false);
+      },
+      full ? 0 : this.windowMs,
+    );
+  }
+
+  private get windowMs(): number {
+    const d = this.opts.delayMs;
+    return Math.min(MAX_WINDOW_MS, Math.floor((typeof d === 'number' ? d : d.min) / 2));
+  }
+
+  /**
+   * One relay pass. Outside a drain it stops once less than a full job is left (the window
+   * gathers the rest); a drain (start, close, `flush()`) goes on until the outbox is empty.
+   */
+  private run(drain: boolean): Promise<void> {
+    if (this.running) return drain ? this.running.then(() => this.run(true)) : this.running;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.running = (async () => {
       try {
-        do {
-          this.again = false;
-          while (await this.flushOnce()) {
-            /* drain */
-          }
-        } while (this.again && !this.closed);
+        this.pendingWrites = 0;
+        for (;;) {
+          const moved = await this.flushOnce();
+          if (moved === 0 || (!drain && moved < this.opts.maxKeysPerJob)) break;
+        }
       } catch (error) {
         this.hooks.onError(error);
       } finally {
         this.running = undefined;
+        if (this.pendingWrites > 0) this.schedule();
       }
     })();
     return this.running;
@@ -146,21 +160,22 @@ export class OutboxRelay {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.flush();
     this.closed = true;
+    clearTimeout(this.timer);
     for (const t of this.promotions) clearTimeout(t);
     this.promotions.clear();
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
   }
 
-  /** One batch: returns true when it moved entries (there may be more). */
-  private async flushOnce(): Promise<boolean> {
+  /** One batch: returns how many keys it moved (0 when the outbox was empty). */
+  private async flushOnce(): Promise<number> {
     const read = await this.store.readOutbox(OUTBOX_READ_COUNT);
-    if (read.length === 0) return false;
+    if (read.length === 0) return 0;
     const entries = takeUpToKeys(read, this.opts.maxKeysPerJob);
     const keys = uniqueKeys(entries);
     const committedAt = Math.min(...entries.map((e) => e.committedAt));
     await Promise.all([...this.queues.keys()].map((peer) => this.enqueue(peer, keys, committedAt)));
     await this.store.ackOutbox(entries.map((e) => e.id));
-    return true;
+    return keys.length;
   }
 
   private async enqueue(peer: string, keys: string[], committedAt: number): Promise<void> {

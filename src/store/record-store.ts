@@ -214,7 +214,7 @@ export class RecordStore {
           return {
             result: results,
             write: (multi) => {
-              for (const key of changed) this.queueSet(multi, current.get(key) as CacheRecord, nowMs);
+              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
               multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
@@ -261,7 +261,7 @@ export class RecordStore {
         return {
           result: reports,
           write: (multi) => {
-            for (const key of changed) this.queueSet(multi, current.get(key) as CacheRecord, nowMs);
+            this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
             if (conflicts.length > 0) {
               multi.lpush(this.keys.conflicts, ...conflicts.map((c) => JSON.stringify(c)));
               multi.ltrim(this.keys.conflicts, 0, this.opts.conflictLogSize - 1);
@@ -273,14 +273,21 @@ export class RecordStore {
     );
   }
 
-  /** SET with the physical lifetime the record needs (see class comment). */
-  private queueSet(multi: ChainableCommander, record: CacheRecord, nowMs: number): void {
-    const key = this.keys.record(record.key);
-    const value = encodeRecord(record);
+  /**
+   * Writes records with the physical lifetime each needs (see class comment): records
+   * without an expiry share one MSET, tombstones and TTL records get SET … PX.
+   */
+  private queueSets(multi: ChainableCommander, records: Iterable<CacheRecord>, nowMs: number): void {
+    const plain: string[] = [];
     const retention = this.opts.tombstoneRetentionMs;
-    if (record.deleted) multi.set(key, value, 'PX', retention);
-    else if (record.expiresAt !== undefined) multi.set(key, value, 'PX', Math.max(record.expiresAt - nowMs, 0) + retention);
-    else multi.set(key, value);
+    for (const record of records) {
+      const key = this.keys.record(record.key);
+      const value = encodeRecord(record);
+      if (record.deleted) multi.set(key, value, 'PX', retention);
+      else if (record.expiresAt !== undefined) multi.set(key, value, 'PX', Math.max(record.expiresAt - nowMs, 0) + retention);
+      else plain.push(key, value);
+    }
+    if (plain.length > 0) multi.mset(...plain);
   }
 
   /** The oldest `count` outbox entries (committed writes not yet enqueued for the peers). */
