@@ -44,8 +44,9 @@ export interface ReplicationOptions {
    */
   sweepIntervalMs: number;
   /**
-   * Completed jobs kept per queue so the dashboard shows recent traffic.
-   * @defaultValue 100
+   * Completed jobs kept per queue so the dashboard shows recent traffic (each holds its
+   * key list, so this costs memory).
+   * @defaultValue 50
    */
   keepCompletedJobs: number;
   /**
@@ -65,7 +66,7 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = Object.freeze({
   retryInitialMs: 250,
   retryMaxMs: 30_000,
   sweepIntervalMs: 1_000,
-  keepCompletedJobs: 100,
+  keepCompletedJobs: 50,
   promptPromotion: true,
 });
 

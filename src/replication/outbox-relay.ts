@@ -29,6 +29,8 @@ export interface ReplicationJobData {
   readonly committedAt: number;
 }
 
+/** Entries kept in each queue's BullMQ event stream (for QueueEvents listeners). */
+const EVENTS_MAX_LEN = 1_000;
 /** Upper bound on the relay's batching window. */
 const MAX_WINDOW_MS = 50;
 /** Outbox entries read per round; each holds one group-committed batch of keys. */
@@ -73,6 +75,8 @@ export class OutboxRelay {
       const queue = new Queue<ReplicationJobData>(replicationQueueName(peer), {
         connection,
         prefix: store.keys.queuePrefix,
+        // Nothing here reads BullMQ's event stream; keep it short (default 10,000 entries).
+        streams: { events: { maxLen: EVENTS_MAX_LEN } },
         defaultJobOptions: {
           attempts: UNLIMITED_ATTEMPTS,
           backoff: { type: 'replication' },

@@ -34,8 +34,10 @@ export interface StoreOptions {
    */
   maxTransactionRetries: number;
   /**
-   * Dedicated connections for transactions (a WATCH belongs to its connection).
-   * @defaultValue 4
+   * Dedicated connections for transactions (a WATCH belongs to its connection). Few is
+   * faster: writes that wait for a connection are group-committed into the next
+   * transaction (measured: 2 beats 4 and 8 on replicated throughput).
+   * @defaultValue 2
    */
   transactionPoolSize: number;
   /**
@@ -58,7 +60,7 @@ export interface StoreOptions {
 export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
   tombstoneRetentionMs: 24 * 60 * 60 * 1000,
   maxTransactionRetries: 64,
-  transactionPoolSize: 4,
+  transactionPoolSize: 2,
   maxWriteBatch: 256,
   conflictLogSize: 1000,
   connectTimeoutMs: 5_000,
