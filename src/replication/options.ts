@@ -10,7 +10,10 @@ export type DelaySpec = number | { readonly min: number; readonly max: number };
 export interface ReplicationOptions {
   /**
    * How long after a write its peers apply it: the BullMQ job's delay, counted from the
-   * moment the write committed. Unit: milliseconds.
+   * moment the write committed. Writes that commit within the first half of this delay
+   * (at most 50 ms) share one job, due `delayMs` after the oldest of them, so later writes
+   * of the batch arrive up to that much sooner: `delayMs` is when a write is applied at
+   * the latest (plus queueing), not a minimum. Unit: milliseconds.
    * @defaultValue 50
    */
   delayMs: DelaySpec;
