@@ -9,13 +9,12 @@ export type {
   DeleteResult,
   ListOptions,
   ListPage,
-  PeerStatus,
-  ClusterStatus,
   ReplicatedEvent,
   ConflictEvent,
   DriftEvent,
   ReplicaNodeEvents,
 } from './node/replica-node.js';
+export type { PeerStatus, ClusterStatus, BacklogCounts } from './node/status.js';
 export { DEFAULT_LIMIT_OPTIONS } from './node/options.js';
 export type { ReplicaNodeOptions, PeerOptions, LimitOptions } from './node/options.js';
 export { DEFAULT_REPLICATION_OPTIONS } from './replication/options.js';

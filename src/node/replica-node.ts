@@ -9,8 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { HybridLogicalClock } from '../clock/hlc.js';
 import { parseTimestamp } from '../clock/timestamp.js';
-import { InputTooLargeError, InvalidInputError, NodeClosedError, RedisUnavailableError } from '../errors/index.js';
-import type { Conflict, MergeOutcome } from '../record/merge.js';
+import { NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
@@ -20,85 +19,14 @@ import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { NodeMetrics } from './metrics.js';
+import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
+import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
+import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
 
-export interface PutOptions {
-  /** Time to live in milliseconds; the record expires at origin time + ttlMs on every node. */
-  ttlMs?: number;
-}
-
-/** What `delete` returns: the tombstone's identity. */
-export interface DeleteResult {
-  key: string;
-  deleted: true;
-  hlc: string;
-  origin: string;
-  version: Readonly<Record<string, number>>;
-}
-
-export interface ListOptions {
-  /** Only keys starting with this. */
-  prefix?: string;
-  /** At most this many items are returned (1..10000). @defaultValue 100 */
-  limit?: number;
-  /** Opaque cursor from the previous page; omit for the first. */
-  cursor?: string;
-}
-
-export interface ListPage {
-  items: RecordView[];
-  /** Pass back for the next page; `null` when the iteration is complete. */
-  cursor: string | null;
-}
-
-/** One peer as seen from this node. */
-export interface PeerStatus {
-  id: string;
-  /** Jobs in this node's queue for the peer, by state; `null` while this node's Redis is unreachable. */
-  backlog: { waiting: number; delayed: number; active: number; failed: number } | null;
-  /** Age in ms of the oldest write not yet applied by the peer (0 when none). */
-  oldestPendingMs: number;
-  /** Failed attempts to apply the peer's jobs here since start (each was retried). */
-  retries: number;
-  lastError?: string;
-  lastErrorAt?: number;
-}
-
-export interface ClusterStatus {
-  node: string;
-  /** Whether this node's own Redis answered. */
-  redis: 'ok' | 'unreachable';
-  /** Committed writes not yet turned into replication jobs; `null` while Redis is unreachable. */
-  outbox: number | null;
-  peers: PeerStatus[];
-}
-
-export interface ReplicatedEvent {
-  from: string;
-  record: CacheRecord;
-  outcome: MergeOutcome;
-}
-
-export interface ConflictEvent extends Conflict {
-  node: string;
-  at: number;
-}
-
-export interface DriftEvent {
-  from: string;
-  hlc: string;
-  aheadMs: number;
-}
-
-export interface ReplicaNodeEvents {
-  write: [record: CacheRecord];
-  replicated: [event: ReplicatedEvent];
-  conflict: [event: ConflictEvent];
-  drift: [event: DriftEvent];
-  error: [error: Error];
-}
+export type { PutOptions, DeleteResult, ListOptions, ListPage, ReplicatedEvent, ConflictEvent, DriftEvent, ReplicaNodeEvents } from './types.js';
+export type { PeerStatus, ClusterStatus } from './status.js';
 
 export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   readonly id: string;
@@ -190,11 +118,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   /** Writes `value` under `key` locally and returns the stored record; peers get it asynchronously. */
   async put(key: string, value: JsonValue, options: PutOptions = {}): Promise<RecordView> {
     this.checkKey(key);
-    const valueJson = this.checkValue(value);
-    const ttlMs = options.ttlMs;
-    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > this.options.limits.maxTtlMs)) {
-      throw new InvalidInputError('ttlMs', `ttlMs must be a positive integer of milliseconds up to ${this.options.limits.maxTtlMs}`);
-    }
+    const valueJson = checkValue(value, this.options.limits);
+    const ttlMs = checkTtl(options.ttlMs, this.options.limits);
     const op: WriteOp = ttlMs === undefined ? { kind: 'put', key, valueJson } : { kind: 'put', key, valueJson, ttlMs };
     const record = await this.write(op);
     this.metrics.writes.inc();
@@ -228,8 +153,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
    */
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.assertOpen();
-    const limit = options.limit ?? 100;
-    if (!Number.isSafeInteger(limit) || limit <= 0 || limit > 10_000) throw new InvalidInputError('limit', 'limit must be an integer from 1 to 10000');
+    const limit = checkListLimit(options.limit ?? 100);
     let [scanCursor, skip] = parseListCursor(options.cursor);
     const items: RecordView[] = [];
     for (;;) {
@@ -296,7 +220,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, peers };
   }
 
-  /** Re-queues every failed replication job of this node's queues; returns how many queues were retried. */
+  /** Re-queues every failed replication job of this node's queues (one per peer). */
   async retryFailed(): Promise<void> {
     await Promise.all([...this.relay.queues.values()].map((q) => q.retryJobs({ state: 'failed' })));
   }
@@ -423,12 +347,12 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   private async backlogRows(): Promise<Array<{ peer: string; state: string; count: number }>> {
     const rows: Array<{ peer: string; state: string; count: number }> = [];
-    for (const [peer, queue] of this.relay.queues) {
-      const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
-      for (const [state, count] of Object.entries(counts)) rows.push({ peer, state, count });
-    }
     const outbox = await this.store.outboxLength();
-    for (const peer of this.relay.queues.keys()) rows.push({ peer, state: 'outbox', count: outbox });
+    for (const [peer, queue] of this.relay.queues) {
+      const { counts } = await queueBacklog(queue, false);
+      for (const [state, count] of Object.entries(counts)) rows.push({ peer, state, count });
+      rows.push({ peer, state: 'outbox', count: outbox });
+    }
     return rows;
   }
 
@@ -446,30 +370,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   private checkKey(key: unknown): asserts key is string {
     this.assertOpen();
-    if (typeof key !== 'string' || key.length === 0) throw new InvalidInputError('key', 'key must be a non-empty string');
-    if (!key.isWellFormed()) throw new InvalidInputError('key', 'key must be valid UTF-8 (it contains a lone surrogate)');
-    if (CONTROL_CHARS.test(key)) throw new InvalidInputError('key', 'key must not contain control characters (U+0000-U+001F, U+007F)');
-    const bytes = Buffer.byteLength(key, 'utf8');
-    if (bytes > this.options.limits.maxKeyBytes) {
-      const limit = this.options.limits.maxKeyBytes;
-      throw new InputTooLargeError('key', `key is ${bytes} bytes; the limit is ${limit} bytes (limits.maxKeyBytes)`, limit, bytes);
-    }
-  }
-
-  private checkValue(value: unknown): string {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (cause) {
-      throw new InvalidInputError('value', `value is not JSON-serializable: ${(cause as Error).message}`);
-    }
-    if (json === undefined) throw new InvalidInputError('value', 'value must be a JSON value (null, boolean, number, string, array or object)');
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > this.options.limits.maxValueBytes) {
-      const limit = this.options.limits.maxValueBytes;
-      throw new InputTooLargeError('value', `value is ${bytes} bytes as JSON; the limit is ${limit} bytes (limits.maxValueBytes)`, limit, bytes);
-    }
-    return json;
+    checkKey(key, this.options.limits);
   }
 
   private fail(error: unknown): void {
@@ -480,29 +381,3 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   }
 }
 
-/** Job counts of one replication queue, and the commit time of its oldest unfinished job. */
-async function queueBacklog(queue: Queue<ReplicationJobData>) {
-  const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
-  let oldestCommittedAt = Infinity;
-  for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
-    const [job] = await queue.getJobs([state], 0, 0, true);
-    if (job) oldestCommittedAt = Math.min(oldestCommittedAt, job.data.committedAt);
-  }
-  return {
-    counts: { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 },
-    oldestCommittedAt,
-  };
-}
-
-const MAX_SCAN_CURSOR = 2n ** 64n - 1n;
-
-/** Cursor = `<SCAN cursor>[.<records of that SCAN page already returned>]`. */
-function parseListCursor(cursor: string | undefined): [string, number] {
-  if (cursor === undefined || cursor === '') return ['0', 0];
-  const match = /^(\d{1,20})(?:\.(\d{1,6}))?$/.exec(cursor);
-  if (!match || BigInt(match[1] as string) > MAX_SCAN_CURSOR) throw new InvalidInputError('cursor', 'cursor must be a value returned by a previous page');
-  return [match[1] as string, Number(match[2] ?? 0)];
-}
-
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;

@@ -1,0 +1,53 @@
+/**
+ * What a node reports about its replication links (`ReplicaNode.status()`, `GET /cluster`).
+ */
+import type { Queue } from 'bullmq';
+import type { ReplicationJobData } from '../replication/outbox-relay.js';
+
+/** One peer as seen from this node. */
+export interface PeerStatus {
+  id: string;
+  /** Jobs in this node's queue for the peer, by state; `null` while this node's Redis is unreachable. */
+  backlog: BacklogCounts | null;
+  /** Age in ms of the oldest write not yet applied by the peer (0 when none). */
+  oldestPendingMs: number;
+  /** Failed attempts to apply the peer's jobs here since start (each was retried). */
+  retries: number;
+  lastError?: string;
+  lastErrorAt?: number;
+}
+
+export interface BacklogCounts {
+  waiting: number;
+  delayed: number;
+  active: number;
+  failed: number;
+}
+
+export interface ClusterStatus {
+  node: string;
+  /** Whether this node's own Redis answered. */
+  redis: 'ok' | 'unreachable';
+  /** Committed writes not yet turned into replication jobs; `null` while Redis is unreachable. */
+  outbox: number | null;
+  peers: PeerStatus[];
+}
+
+/**
+ * Job counts of one replication queue and, when `withOldest`, the commit time of its
+ * oldest unfinished job (`Infinity` when none).
+ */
+export async function queueBacklog(queue: Queue<ReplicationJobData>, withOldest = true): Promise<{ counts: BacklogCounts; oldestCommittedAt: number }> {
+  const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
+  let oldestCommittedAt = Infinity;
+  if (withOldest) {
+    for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
+      const [job] = await queue.getJobs([state], 0, 0, true);
+      if (job) oldestCommittedAt = Math.min(oldestCommittedAt, job.data.committedAt);
+    }
+  }
+  return {
+    counts: { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 },
+    oldestCommittedAt,
+  };
+}
