@@ -38,6 +38,11 @@ describe.skipIf(!LocalRedisServer.isAvailable())('npm run bench (smoke profile)'
       expect(new Set(rows.map((r) => r.scenario))).toEqual(new Set(SCENARIOS.map((s) => s.id)));
       for (const r of rows) expect(Number.isFinite(r.ours), `${r.name} has no measurement`).toBe(true);
 
+      // Issue 2's coalescing comparison: 5 rows per workload (hot and spread keys), each measured on both sides.
+      const coalescing = rows.filter((r) => r.scenario === 'hot-keys' && r.name.startsWith('diag: coalescing'));
+      expect(coalescing.map((r) => r.name)).toHaveLength(10);
+      for (const r of coalescing) expect(Number.isFinite(r.baseline), `${r.name} has no dedup measurement`).toBe(true);
+
       const verified = verifiedRecords(rows);
       for (const id of ['replicated-throughput', 'convergence-lag', 'hot-keys', 'memory', 'scale']) {
         const counts = verified.get(id) ?? [];
