@@ -55,8 +55,9 @@ export interface ReplicationOptions {
   /**
    * Promote each job from the producer at its due time instead of waiting for BullMQ's
    * delayed-job wake-up, which on an idle Redis fires up to ~100 ms late (the worker's
-   * blocking BZPOPMIN times out only at Redis' `hz` tick). The delayed set stays the
-   * durable fallback if the producer dies.
+   * blocking BZPOPMIN times out only at Redis' `hz` tick). Skipped while the node is
+   * writing (a busy Redis wakes the worker on time). The delayed set stays the durable
+   * fallback if the producer dies.
    * @defaultValue true
    */
   promptPromotion: boolean;

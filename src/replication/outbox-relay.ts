@@ -31,6 +31,8 @@ export interface ReplicationJobData {
 
 /** Entries kept in each queue's BullMQ event stream (for QueueEvents listeners). */
 const EVENTS_MAX_LEN = 1_000;
+/** A node that wrote this recently keeps its Redis busy enough that delayed jobs wake on time. */
+const BUSY_MS = 5;
 /** Upper bound on the relay's batching window. */
 const MAX_WINDOW_MS = 50;
 /** Outbox entries read per round; each holds one group-committed batch of keys. */
@@ -63,6 +65,8 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   /** Keys notified since the last pass started. */
   private pendingWrites = 0;
+  /** When this node last committed a write (ms). */
+  private lastWriteAt = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -106,6 +110,7 @@ export class OutboxRelay {
    */
   notify(writes = 1): void {
     if (this.closed) return;
+    if (writes > 0) this.lastWriteAt = Date.now();
     this.pendingWrites += writes;
     this.schedule();
   }
@@ -241,6 +246,9 @@ export class OutboxRelay {
   private promoteAt(job: Job<ReplicationJobData>, delay: number): void {
     const timer = setTimeout(() => {
       this.promotions.delete(timer);
+      // Late wake-ups happen only when Redis is idle. While this node is still writing,
+      // Redis is busy and wakes the worker on time, so the extra script is skipped.
+      if (Date.now() - this.lastWriteAt < BUSY_MS) return;
       // Fails harmlessly when BullMQ already promoted (or a worker already took) the job.
       job.promote().catch(() => undefined);
     }, delay);
