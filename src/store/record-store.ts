@@ -17,6 +17,7 @@ import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { decodeRecord, encodeRecord, isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
 import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
+import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks } from './transaction.js';
 
@@ -105,6 +106,7 @@ export class RecordStore {
   private readonly opts: StoreOptions;
   private readonly hooks: StoreHooks;
   private readonly pool: TransactionPool;
+  private readonly locks = new KeyLocks();
   private readonly pending: PendingWrite[] = [];
   private inflight = 0;
 
@@ -224,7 +226,7 @@ export class RecordStore {
             },
           };
         },
-        { maxRetries: this.opts.maxTransactionRetries, ...this.hooks },
+        { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
       );
       batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
     } catch (error) {
@@ -271,7 +273,7 @@ export class RecordStore {
           },
         };
       },
-      { maxRetries: this.opts.maxTransactionRetries, ...this.hooks },
+      { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
     );
   }
 

@@ -4,6 +4,7 @@
  * which is what lets the merge be a pure, property-tested function.
  */
 import type { ChainableCommander } from 'ioredis';
+import type { KeyLocks } from './key-locks.js';
 import { RedisUnavailableError, TransactionConflictError } from '../errors/index.js';
 import { describeTarget, isConnectionError, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
 
@@ -24,6 +25,8 @@ export interface TransactionHooks {
 export interface TransactionOptions extends TransactionHooks {
   /** Attempts after the first before giving up with {@link TransactionConflictError}. */
   readonly maxRetries: number;
+  /** In-process locks to queue behind other transactions on the same keys (optional). */
+  readonly locks?: KeyLocks;
 }
 
 /**
@@ -43,17 +46,23 @@ export async function optimisticTransaction<T>(
   plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>,
   options: TransactionOptions,
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    if (attempt > options.maxRetries) throw new TransactionConflictError(attempt);
-    if (attempt > 0) await backoff(attempt);
-    const connection = await pool.acquire();
-    try {
-      const outcome = await attemptOnce(connection, target, watchKeys, plan, options);
-      if (outcome.committed) return outcome.result;
-      options.onRetry?.(attempt + 1, outcome.reason);
-    } finally {
-      pool.release(connection);
+  // Locks before connections: a transaction waiting for a key never holds a connection.
+  const unlock = options.locks ? await options.locks.acquire(watchKeys) : undefined;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > options.maxRetries) throw new TransactionConflictError(attempt);
+      if (attempt > 0) await backoff(attempt);
+      const connection = await pool.acquire();
+      try {
+        const outcome = await attemptOnce(connection, target, watchKeys, plan, options);
+        if (outcome.committed) return outcome.result;
+        options.onRetry?.(attempt + 1, outcome.reason);
+      } finally {
+        pool.release(connection);
+      }
     }
+  } finally {
+    unlock?.();
   }
 }
 
