@@ -24,6 +24,24 @@ import {
 } from '../support/http-harness.js';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
+
+/**
+ * Transaction hooks that park every commit between WATCH and EXEC until `release()`;
+ * `inCommit` resolves when the first commit arrives there.
+ */
+function holdCommits() {
+  let entered!: () => void;
+  const inCommit = new Promise<void>((resolve) => (entered = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const transactionHooks = {
+    beforeExec: async () => {
+      entered();
+      await released;
+    },
+  };
+  return { inCommit, release, transactionHooks };
+}
 const testRedis = useTestRedis();
 /** Node A's Redis: a database of this file's test Redis. */
 let urlA: string;
@@ -107,10 +125,7 @@ describe('startNodeServer', () => {
 
     it('should let an in-flight write finish and acknowledge it before closing the node', async () => {
       // client: PUT k ──► commit held at WATCH/EXEC ... close() ... release ──► 200, then the node closes
-      let entered!: () => void;
-      const inCommit = new Promise<void>((resolve) => (entered = resolve));
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
+      const { inCommit, release, transactionHooks } = holdCommits();
       const prefix = uniquePrefix('graceful');
       const server = await startNodeServer({
         node: {
@@ -118,12 +133,7 @@ describe('startNodeServer', () => {
           redis: urlA,
           peers: [],
           prefix,
-          transactionHooks: {
-            beforeExec: async () => {
-              entered();
-              await released;
-            },
-          },
+          transactionHooks,
         },
         port: 0,
       });
@@ -171,10 +181,7 @@ describe('startNodeServer', () => {
       // connections, would take ten times longer than close() is allowed here.
       const KEEP_ALIVE_MS = 50_000;
       const CLOSE_BOUND_MS = KEEP_ALIVE_MS / 10;
-      let entered!: () => void;
-      const inCommit = new Promise<void>((resolve) => (entered = resolve));
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
+      const { inCommit, release, transactionHooks } = holdCommits();
       const prefix = uniquePrefix('drain');
       const server = await startNodeServer({
         node: {
@@ -182,12 +189,7 @@ describe('startNodeServer', () => {
           redis: urlA,
           peers: [],
           prefix,
-          transactionHooks: {
-            beforeExec: async () => {
-              entered();
-              await released;
-            },
-          },
+          transactionHooks,
         },
         port: 0,
         shutdownTimeoutMs: KEEP_ALIVE_MS,
@@ -276,22 +278,14 @@ describe('when the node is closed', () => {
 
   it('should answer /health 503 closing as soon as close() began, while Redis still answers', async () => {
     // PUT k ──► commit held ... node.close() (waits for the PUT) ... GET /health → 503 closing ... release
-    let entered!: () => void;
-    const inCommit = new Promise<void>((resolve) => (entered = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
+    const { inCommit, release, transactionHooks } = holdCommits();
     const prefix = uniquePrefix('closing');
     const node = await ReplicaNode.start({
       id: 'A',
       redis: urlA,
       peers: [],
       prefix,
-      transactionHooks: {
-        beforeExec: async () => {
-          entered();
-          await released;
-        },
-      },
+      transactionHooks,
     });
     const app = createApp(node);
     try {

@@ -117,41 +117,38 @@ export function uniquePrefix(label: string): string {
   return `ect-${clean}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Deletes every key starting with `${prefix}:` in the database of `url` (SCAN + UNLINK, never FLUSHDB). */
-export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<number> {
+/** Calls `onBatch` with each SCAN batch of keys starting with `${prefix}:` in the database of `url`. */
+async function scanPrefix(url: string, prefix: string, onBatch: (redis: Redis, keys: string[]) => Promise<void>): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
   redis.on('error', () => undefined);
-  let deleted = 0;
   try {
     await redis.connect();
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*`, 'COUNT', 1_000);
       cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
+      if (keys.length > 0) await onBatch(redis, keys);
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
   }
+}
+
+/** Deletes every key starting with `${prefix}:` in the database of `url` (SCAN + UNLINK, never FLUSHDB). */
+export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<number> {
+  let deleted = 0;
+  await scanPrefix(url, prefix, async (redis, keys) => {
+    deleted += await redis.unlink(...keys);
+  });
   return deleted;
 }
 
 /** Counts keys starting with `${prefix}:` (to show cleanup really happened). */
 export async function countKeysWithPrefix(url: string, prefix: string): Promise<number> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on('error', () => undefined);
   let count = 0;
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*`, 'COUNT', 1_000);
-      cursor = next;
-      count += keys.length;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await scanPrefix(url, prefix, async (_redis, keys) => {
+    count += keys.length;
+  });
   return count;
 }
 
