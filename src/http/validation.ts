@@ -6,15 +6,13 @@
  * that is the `InputTooLargeError` the node would throw, mapped to 414 by `toHttpError`.
  */
 import { z } from 'zod';
-import { InputTooLargeError } from '../errors/index.js';
+import { checkKey } from '../node/input.js';
 import type { LimitOptions } from '../node/options.js';
 import type { JsonValue } from '../record/record.js';
 import { HttpError } from './errors.js';
 
 /** The largest `limit` a list or conflicts page may ask for. */
 export const MAX_PAGE_SIZE = 1000;
-/** SCAN positions are unsigned 64-bit integers; a bigger one makes Redis fail the command. */
-const MAX_CURSOR = 2n ** 64n - 1n;
 
 /** The body of `PUT /keys/:key`. */
 export interface PutBody {
@@ -77,11 +75,8 @@ export class RequestValidator {
         .refine((p) => Buffer.byteLength(p, 'utf8') <= limits.maxKeyBytes, `must be at most ${limits.maxKeyBytes} bytes (limits.maxKeyBytes)`)
         .optional(),
       limit: pageLimit(100),
-      // The cursor's format belongs to the node, which rejects what it did not make; only a
-      // SCAN position Redis itself would refuse (over 2^64 - 1) is caught here.
-      cursor: single('the cursor returned by the previous page')
-        .refine((c) => scanPositionFits(c), 'must be the cursor returned by the previous page')
-        .optional(),
+      // The cursor's format belongs to the node, which rejects what it did not make.
+      cursor: single('the cursor returned by the previous page').optional(),
     });
     this.conflictsQuery = z.strictObject({ limit: pageLimit(50) });
   }
@@ -111,16 +106,10 @@ export class RequestValidator {
         field: 'key',
       });
     }
-    const bytes = Buffer.byteLength(key, 'utf8');
-    const limit = this.limits.maxKeyBytes;
-    if (bytes > limit) throw new InputTooLargeError('key', `key is ${bytes} bytes; the limit is ${limit} bytes (limits.maxKeyBytes)`, limit, bytes);
+    // The node's own key rules, applied before the body is read: a bad key costs no upload.
+    checkKey(key, this.limits);
     return key;
   }
-}
-
-function scanPositionFits(cursor: string): boolean {
-  const position = /^([0-9]{1,20})(\.|$)/.exec(cursor)?.[1];
-  return position === undefined || BigInt(position) <= MAX_CURSOR;
 }
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, code: 'invalid_body' | 'invalid_query'): T {

@@ -6,8 +6,6 @@
  * including `:`, `*`, `{}` or `/`) only ever appears after the fixed `rec:` part: it can
  * never name another node's key or one of the node's own bookkeeping keys.
  */
-export type KeyKind = 'rec' | 'outbox' | 'clock' | 'conflicts' | 'meta' | 'q';
-
 export class KeyBuilder {
   readonly prefix: string;
   readonly nodeId: string;

@@ -89,8 +89,6 @@ export interface OutboxEntry {
   readonly committedAt: number;
 }
 
-export interface StoreHooks extends TransactionHooks {}
-
 interface PendingWrite {
   readonly op: WriteOp;
   readonly resolve: (record: CacheRecord) => void;
@@ -104,13 +102,13 @@ export class RecordStore {
   readonly redis: Redis;
   private readonly clock: HybridLogicalClock;
   private readonly opts: StoreOptions;
-  private readonly hooks: StoreHooks;
+  private readonly hooks: TransactionHooks;
   private readonly pool: TransactionPool;
   private readonly locks = new KeyLocks();
   private readonly pending: PendingWrite[] = [];
   private inflight = 0;
 
-  constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
+  constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: TransactionHooks = {}) {
     this.opts = { ...DEFAULT_STORE_OPTIONS, ...options };
     for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
       const v = this.opts[field];
