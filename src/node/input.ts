@@ -55,10 +55,20 @@ export function checkListLimit(limit: unknown): number {
   return limit;
 }
 
-/** Cursor = `<SCAN cursor>[.<records of that SCAN page already returned>]`. */
-export function parseListCursor(cursor: string | undefined): [string, number] {
-  if (cursor === undefined || cursor === '') return ['0', 0];
-  const match = /^(\d{1,20})(?:\.(\d{1,6}))?$/.exec(cursor);
+/**
+ * Cursor = `<SCAN cursor>[.<base64url of the last key returned from that SCAN page>]`.
+ * A page that stops inside a SCAN page resumes by key, not by position: the same SCAN
+ * cursor can return its keys in another order (or with others mixed in) once the
+ * database's hash table was resized meanwhile, so an offset would skip or repeat keys.
+ */
+export function parseListCursor(cursor: string | undefined): [string, string | undefined] {
+  if (cursor === undefined || cursor === '') return ['0', undefined];
+  const match = /^(\d{1,20})(?:\.([A-Za-z0-9_-]+))?$/.exec(cursor);
   if (!match || BigInt(match[1] as string) > MAX_SCAN_CURSOR) throw new InvalidInputError('cursor', 'cursor must be a value returned by a previous page');
-  return [match[1] as string, Number(match[2] ?? 0)];
+  return [match[1] as string, match[2] === undefined ? undefined : Buffer.from(match[2], 'base64url').toString('utf8')];
+}
+
+/** The cursor that resumes a SCAN page after `lastKey`. */
+export function formatListCursor(scanCursor: string, lastKey: string): string {
+  return `${scanCursor}.${Buffer.from(lastKey, 'utf8').toString('base64url')}`;
 }

@@ -19,7 +19,7 @@ import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { NodeMetrics } from './metrics.js';
-import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
+import { checkKey, checkListLimit, checkTtl, checkValue, formatListCursor, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
 import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
 import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
@@ -154,20 +154,21 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.assertOpen();
     const limit = checkListLimit(options.limit ?? 100);
-    let [scanCursor, skip] = parseListCursor(options.cursor);
+    let [scanCursor, after] = parseListCursor(options.cursor);
     const items: RecordView[] = [];
     for (;;) {
       const page = await this.track(this.store.scan(options.prefix ?? '', scanCursor, Math.max(limit, 100)));
-      const fresh = page.records.slice(skip);
+      const fresh = page.records.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).filter((r) => after === undefined || r.key > after);
       const room = limit - items.length;
       if (fresh.length > room) {
-        items.push(...fresh.slice(0, room).map(toView));
-        // Resume inside this SCAN page: same cursor, skipping what was returned.
-        return { items, cursor: `${scanCursor}.${skip + room}` };
+        const taken = fresh.slice(0, room);
+        items.push(...taken.map(toView));
+        // Resume inside this SCAN page: same cursor, after the last key returned.
+        return { items, cursor: formatListCursor(scanCursor, (taken[taken.length - 1] as CacheRecord).key) };
       }
       items.push(...fresh.map(toView));
       scanCursor = page.cursor;
-      skip = 0;
+      after = undefined;
       if (scanCursor === '0') return { items, cursor: null };
       if (items.length === limit) return { items, cursor: scanCursor };
     }
