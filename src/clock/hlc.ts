@@ -9,7 +9,7 @@
  * carries a larger timestamp, however far behind the writer's wall clock is.
  */
 import { InvalidOptionsError } from '../errors/index.js';
-import { compareTimestamps, isNodeId, MAX_LOGICAL, MAX_WALL_MS, NODE_ID_PATTERN, type Timestamp } from './timestamp.js';
+import { compareTimestamps, isNodeId, MAX_LOGICAL, MAX_RECORD_WALL_MS, MAX_WALL_MS, NODE_ID_PATTERN, type Timestamp } from './timestamp.js';
 
 export interface ClockOptions {
   /**
@@ -98,14 +98,20 @@ export class HybridLogicalClock {
    * When `seen` is further ahead, the clock is left alone and the write gets the successor
    * of `seen` instead, so one far-future record cannot drag this node's clock (and through
    * it every other key) into the future, yet causality on this key still holds.
+   *
+   * The successor never passes {@link MAX_RECORD_WALL_MS}: over a record in the horizon's
+   * very last step the write is stamped at the horizon's last timestamp with this node's
+   * id. It may then lose LWW to an equal-time record of a node with a larger id, but the
+   * write succeeds and LWW stays a total order, so the key stays writable and replicas
+   * still converge.
    */
   after(seen: Timestamp): Timestamp {
     if (!this.observe(seen).drifted) return this.now();
     const ts = this.now();
     if (compareTimestamps(ts, seen) > 0) return ts;
-    return seen.logical < MAX_LOGICAL
-      ? { wallMs: seen.wallMs, logical: seen.logical + 1, nodeId: this.nodeId }
-      : { wallMs: seen.wallMs + 1, logical: 0, nodeId: this.nodeId };
+    if (seen.logical < MAX_LOGICAL) return { wallMs: seen.wallMs, logical: seen.logical + 1, nodeId: this.nodeId };
+    if (seen.wallMs < MAX_RECORD_WALL_MS) return { wallMs: seen.wallMs + 1, logical: 0, nodeId: this.nodeId };
+    return { wallMs: MAX_RECORD_WALL_MS, logical: MAX_LOGICAL, nodeId: this.nodeId };
   }
 
   /**

@@ -23,6 +23,15 @@ export interface Timestamp {
 export const MAX_LOGICAL = 999_999;
 /** Latest wall time whose ISO form keeps four year digits (9999-12-31T23:59:59.999Z). */
 export const MAX_WALL_MS = 253_402_300_799_999;
+/**
+ * Latest wall time a stored record's HLC may carry (9998-12-31T23:59:59.999Z), one year
+ * short of {@link MAX_WALL_MS}. The rule depends on the record alone, never on a node's
+ * clock, so every node judges a record the same way: a record stamped later (e.g. at the
+ * format's ceiling `9999-12-31T23:59:59.999Z/999999/B`) is unusable everywhere and is
+ * moved aside, and every usable record leaves a year of successor timestamps for the
+ * writes that overwrite it.
+ */
+export const MAX_RECORD_WALL_MS = MAX_WALL_MS - 365 * 86_400_000;
 const LOGICAL_WIDTH = 6;
 const SEPARATOR = '/';
 

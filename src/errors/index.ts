@@ -88,6 +88,34 @@ export class CorruptRecordError extends EventualCacheError {
   }
 }
 
+/** Why a stored record cannot be used: its bytes do not decode, or its HLC is past the record horizon (`MAX_RECORD_WALL_MS`, year 9998). */
+export type BadRecordReason = 'undecodable' | 'hlc-out-of-range';
+
+/**
+ * A record that cannot be used was found and set aside, so only its own key is affected.
+ * `where` is `local` when it sat in this node's store (it was moved to the quarantine list
+ * and the key is writable again) or `peer` when a peer's replication job carried it (the
+ * job's other keys were applied; this one is in the poison list).
+ */
+export class BadRecordError extends EventualCacheError {
+  readonly key: string;
+  readonly redisKey: string;
+  readonly reason: BadRecordReason;
+  readonly where: 'local' | 'peer';
+  constructor(key: string, redisKey: string, reason: BadRecordReason, where: 'local' | 'peer', detail: string, listKey: string) {
+    super(
+      `Unusable record for key ${JSON.stringify(key)} (Redis key ${JSON.stringify(redisKey)}, ${reason}: ${detail}); ` +
+        (where === 'local'
+          ? `it was moved aside to ${listKey} for inspection and the key is writable again.`
+          : `it was skipped, the job's other keys were applied, and it is listed in ${listKey}; fix or rewrite the key on its origin.`),
+    );
+    this.key = key;
+    this.redisKey = redisKey;
+    this.reason = reason;
+    this.where = where;
+  }
+}
+
 /** The node was closed; it accepts no more operations. */
 export class NodeClosedError extends EventualCacheError {
   constructor(nodeId: string) {

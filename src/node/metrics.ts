@@ -16,6 +16,7 @@ export class NodeMetrics {
   readonly replicationKeys: Counter<'peer' | 'kind'>;
   readonly replicationFailures: Counter<'peer'>;
   readonly clockDrift: Counter<string>;
+  readonly badRecords: Counter<'where' | 'reason'>;
   readonly backlog: Gauge<'peer' | 'state'>;
 
   constructor(nodeId: string, collectBacklog: () => Promise<Array<{ peer: string; state: string; count: number }>>) {
@@ -67,6 +68,12 @@ export class NodeMetrics {
     this.clockDrift = new Counter({
       name: 'eventual_cache_clock_drift_events_total',
       help: 'Remote timestamps further ahead of the local clock than maxDriftMs',
+      registers,
+    });
+    this.badRecords = new Counter({
+      name: 'eventual_cache_bad_records_total',
+      help: 'Unusable records (undecodable, or HLC past the record horizon): where=local moved to the quarantine list, where=peer skipped in a peer\'s job and listed in the poison list',
+      labelNames: ['where', 'reason'],
       registers,
     });
     this.backlog = new Gauge({

@@ -19,6 +19,8 @@ import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { NodeMetrics } from './metrics.js';
+import { BadRecordReporter } from './bad-records.js';
+import { badRecordCounts, listBadRecords, type BadRecordEntry } from '../store/quarantine.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, formatListCursor, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
 import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
@@ -37,6 +39,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly store: RecordStore;
   private readonly queueConnection: Redis;
   private readonly relay: OutboxRelay;
+  private readonly badRecords: BadRecordReporter;
   private readonly receivers: PeerReceiver[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
@@ -56,8 +59,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         this.metrics.transactionRetries.inc({ reason });
         o.transactionHooks.onRetry?.(attempt, reason);
       },
+      onBadRecord: (bad) => this.badRecords.quarantined(bad),
     });
     this.metrics = new NodeMetrics(o.id, () => this.backlogRows());
+    this.badRecords = new BadRecordReporter(this.keys, this.store.redis, this.metrics, (error) => this.fail(error));
     this.queueConnection = createRedis(o.redis, 'command', `${o.prefix}:${o.id}:queues`);
     this.relay = new OutboxRelay(
       this.store,
@@ -98,6 +103,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       this.receivers.push(
         new PeerReceiver(o.id, peer, o.prefix, o.replication, {
           apply: (records, job) => this.applyFromPeer(peer.id, records, job),
+          onPoisoned: (peerId, bad, jobId) => this.badRecords.poisoned(peerId, bad, jobId),
+          assertReady: () => this.store.assertConnected(),
           onAttemptFailed: (peerId) => this.metrics.replicationFailures.inc({ peer: peerId }),
           onError: (_peer, error) => this.fail(error),
         }),
@@ -198,9 +205,11 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.assertOpen();
     const now = Date.now();
     let outbox: { length: number; oldest: number | undefined } | undefined;
+    let bad: ClusterStatus['badRecords'] = null;
     try {
       const [first] = await this.store.readOutbox(1);
       outbox = { length: await this.store.outboxLength(), oldest: first?.committedAt };
+      bad = await this.store.guard(() => badRecordCounts(this.store.redis, this.keys));
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
     }
@@ -218,7 +227,13 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         };
       }),
     );
-    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, peers };
+    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, badRecords: bad, peers };
+  }
+
+  /** The newest `limit` unusable records moved out of this store (`quarantined`) or skipped in peers' jobs (`poisoned`). */
+  async badRecordList(limit = 50): Promise<{ quarantined: BadRecordEntry[]; poisoned: BadRecordEntry[] }> {
+    this.assertOpen();
+    return this.track(this.store.guard(() => listBadRecords(this.store.redis, this.keys, limit)));
   }
 
   /** Re-queues every failed replication job of this node's queues (one per peer). */

@@ -30,6 +30,11 @@ export interface ClusterStatus {
   redis: 'ok' | 'unreachable';
   /** Committed writes not yet turned into replication jobs; `null` while Redis is unreachable. */
   outbox: number | null;
+  /**
+   * Unusable records found since the database was created: `quarantined` were moved out of
+   * this node's store, `poisoned` were skipped in peers' jobs; `null` while Redis is unreachable.
+   */
+  badRecords: { quarantined: number; poisoned: number } | null;
   peers: PeerStatus[];
 }
 

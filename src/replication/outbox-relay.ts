@@ -13,11 +13,12 @@
  * runs. So writes to one key coalesce: a key already waiting in a job that has not started
  * yet is not enqueued again, because that job will read the newer record anyway.
  */
-import { Queue, type Job } from 'bullmq';
+import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { OutboxEntry, RecordStore } from '../store/record-store.js';
 import { replicationQueueName } from '../store/keys.js';
 import { drawDelayMs, type ReplicationOptions } from './options.js';
+import { PendingJobs } from './pending-jobs.js';
 
 /** Data of a replication job. */
 export interface ReplicationJobData {
@@ -35,17 +36,18 @@ const EVENTS_MAX_LEN = 1_000;
 const BUSY_MS = 5;
 /** Upper bound on the relay's batching window. */
 const MAX_WINDOW_MS = 50;
-/** Outbox entries read per round; each holds one group-committed batch of keys. */
-const OUTBOX_READ_COUNT = 128;
+/** Most jobs per peer one relay round produces (added with one `addBulk` per peer). */
+const JOBS_PER_ROUND = 4;
+/** Cap on outbox entries read per round; each holds one group-committed batch of keys. */
+const MAX_OUTBOX_READ = 2_000;
+/**
+ * Stack traces BullMQ keeps per job. It appends one per failed attempt and attempts are
+ * unlimited, so without a bound a job retried through a long outage grows without end.
+ */
+export const STACK_TRACE_LIMIT = 1;
 export const REPLICATION_JOB_NAME = 'replicate';
 /** BullMQ's attempts field must be finite; this is "never give up" in practice (2^31 - 1 tries). */
 export const UNLIMITED_ATTEMPTS = 2_147_483_647;
-
-interface TrackedJob {
-  readonly id: string;
-  readonly dueAt: number;
-  readonly keys: readonly string[];
-}
 
 export interface RelayHooks {
   onEnqueued(peer: string, keys: number, coalesced: number): void;
@@ -58,8 +60,8 @@ export class OutboxRelay {
   private readonly opts: ReplicationOptions;
   private readonly hooks: RelayHooks;
   private readonly origin: string;
-  /** Per peer: jobs not yet due, oldest first, and which of them holds each key. */
-  private readonly tracked = new Map<string, { jobs: TrackedJob[]; byKey: Map<string, TrackedJob> }>();
+  /** Per peer: the jobs that may still carry each key (see {@link PendingJobs}). */
+  private readonly tracked = new Map<string, PendingJobs>();
   private readonly promotions = new Set<NodeJS.Timeout>();
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -86,17 +88,21 @@ export class OutboxRelay {
           backoff: { type: 'replication' },
           removeOnComplete: { count: options.keepCompletedJobs },
           removeOnFail: false,
+          stackTraceLimit: STACK_TRACE_LIMIT,
         },
       });
       queue.on('error', (error) => hooks.onError(error));
       this.queues.set(peer, queue);
-      this.tracked.set(peer, { jobs: [], byKey: new Map() });
+      this.tracked.set(peer, new PendingJobs());
     }
   }
 
   /** Starts the periodic sweep and drains whatever a previous run left in the outbox. */
   start(): void {
-    this.sweepTimer = setInterval(() => this.notify(0), this.opts.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => {
+      this.notify(0);
+      void this.prune();
+    }, this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
     void this.run(true);
   }
@@ -140,8 +146,11 @@ export class OutboxRelay {
   }
 
   /**
-   * One relay pass. Outside a drain it stops once less than a full job is left (the window
-   * gathers the rest); a drain (start, close, `flush()`) goes on until the outbox is empty.
+   * One relay pass: rounds of up to {@link JOBS_PER_ROUND} full jobs per peer, back to back,
+   * while the outbox still holds entries, so the relay moves keys as fast as Redis takes
+   * them whatever the size of each job. It stops once a round emptied the outbox (the
+   * window then gathers the next writes); a drain (start, close, `flush()`) also goes on
+   * until a read finds nothing.
    */
   private run(drain: boolean): Promise<void> {
     if (this.running) return drain ? this.running.then(() => this.run(true)) : this.running;
@@ -151,8 +160,8 @@ export class OutboxRelay {
       try {
         this.pendingWrites = 0;
         for (;;) {
-          const moved = await this.flushOnce();
-          if (moved === 0 || (!drain && moved < this.opts.maxKeysPerJob)) break;
+          const round = await this.flushOnce();
+          if (round.entries === 0 || (!drain && !round.more)) break;
         }
       } catch (error) {
         this.hooks.onError(error);
@@ -175,21 +184,30 @@ export class OutboxRelay {
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
   }
 
-  /** One batch: returns how many keys it moved (0 when the outbox was empty). */
-  private async flushOnce(): Promise<number> {
-    const read = await this.store.readOutbox(OUTBOX_READ_COUNT);
-    if (read.length === 0) return 0;
-    const entries = takeUpToKeys(read, this.opts.maxKeysPerJob);
+  /**
+   * One round: reads enough outbox entries for {@link JOBS_PER_ROUND} full jobs, adds the
+   * jobs of every peer, then deletes the entries (only after every peer's jobs were added:
+   * a crash in between re-sends, never loses). `more` tells whether entries were left.
+   */
+  private async flushOnce(): Promise<{ entries: number; more: boolean }> {
+    const maxKeys = this.opts.maxKeysPerJob * JOBS_PER_ROUND;
+    const readCount = Math.min(MAX_OUTBOX_READ, maxKeys);
+    const read = await this.store.readOutbox(readCount);
+    if (read.length === 0) return { entries: 0, more: false };
+    const entries = takeUpToKeys(read, maxKeys);
     const keys = uniqueKeys(entries);
-    const committedAt = Math.min(...entries.map((e) => e.committedAt));
+    // Every job of the round is due `delayMs` after the round's oldest write: never late.
+    let committedAt = Infinity;
+    for (const e of entries) committedAt = Math.min(committedAt, e.committedAt);
     await Promise.all([...this.queues.keys()].map((peer) => this.enqueue(peer, keys, committedAt)));
     await this.store.ackOutbox(entries.map((e) => e.id));
-    return keys.length;
+    return { entries: entries.length, more: entries.length < read.length || read.length === readCount };
   }
 
   private async enqueue(peer: string, keys: string[], committedAt: number): Promise<void> {
     const queue = this.queues.get(peer) as Queue<ReplicationJobData>;
-    const fresh = await this.withoutKeysAlreadyPending(peer, queue, keys);
+    const tracked = this.tracked.get(peer) as PendingJobs;
+    const fresh = await tracked.withoutPending(queue, keys);
     const coalesced = keys.length - fresh.length;
     if (fresh.length === 0) {
       this.hooks.onEnqueued(peer, 0, coalesced);
@@ -197,50 +215,31 @@ export class OutboxRelay {
     }
     const now = Date.now();
     const delay = Math.max(0, committedAt + drawDelayMs(this.opts.delayMs) - now);
-    const job = await queue.add(REPLICATION_JOB_NAME, { origin: this.origin, keys: fresh, committedAt }, { delay });
+    const opts: JobsOptions = { delay };
+    const chunks: string[][] = [];
+    for (let i = 0; i < fresh.length; i += this.opts.maxKeysPerJob) chunks.push(fresh.slice(i, i + this.opts.maxKeysPerJob));
+    const jobs = await queue.addBulk(chunks.map((chunk) => ({ name: REPLICATION_JOB_NAME, data: { origin: this.origin, keys: chunk, committedAt }, opts })));
     this.hooks.onEnqueued(peer, fresh.length, coalesced);
-    if (delay > 0 && job.id) {
-      this.track(peer, { id: job.id, dueAt: now + delay, keys: fresh });
-      if (this.opts.promptPromotion) this.promoteAt(job, delay);
+    for (const job of jobs) {
+      if (!job.id) continue;
+      tracked.add({ id: job.id, keys: job.data.keys });
+      if (delay > 0 && this.opts.promptPromotion) this.promoteAt(job, delay);
     }
   }
 
-  /**
-   * Drops keys that sit in a job of this peer's queue that has not started: that job will
-   * read the key's current record, which already includes this write. A job is trusted
-   * only after Redis confirms it is still delayed or waiting; the write committed before
-   * that check, so even a job that starts right after it reads the write.
-   */
-  private async withoutKeysAlreadyPending(peer: string, queue: Queue<ReplicationJobData>, keys: string[]): Promise<string[]> {
-    const t = this.tracked.get(peer) as { jobs: TrackedJob[]; byKey: Map<string, TrackedJob> };
-    const now = Date.now();
-    while (t.jobs.length > 0 && (t.jobs[0] as TrackedJob).dueAt <= now) {
-      const done = t.jobs.shift() as TrackedJob;
-      for (const k of done.keys) if (t.byKey.get(k) === done) t.byKey.delete(k);
+  /** Forgets finished jobs so the coalescing memory stays bounded by the keys pending. */
+  private async prune(): Promise<void> {
+    try {
+      await Promise.all([...this.queues].map(([peer, queue]) => (this.tracked.get(peer) as PendingJobs).prune(queue)));
+    } catch (error) {
+      this.hooks.onError(error);
     }
-    const candidates = new Set<TrackedJob>();
-    for (const k of keys) {
-      const job = t.byKey.get(k);
-      if (job) candidates.add(job);
-    }
-    if (candidates.size === 0) return keys;
-    const notStarted = new Set<TrackedJob>();
-    await Promise.all(
-      [...candidates].map(async (job) => {
-        const state = await queue.getJobState(job.id);
-        if (state === 'delayed' || state === 'waiting' || state === 'prioritized') notStarted.add(job);
-      }),
-    );
-    return keys.filter((k) => {
-      const job = t.byKey.get(k);
-      return !(job && notStarted.has(job));
-    });
   }
 
-  private track(peer: string, job: TrackedJob): void {
-    const t = this.tracked.get(peer) as { jobs: TrackedJob[]; byKey: Map<string, TrackedJob> };
-    t.jobs.push(job);
-    for (const k of job.keys) t.byKey.set(k, job);
+  /** Jobs and distinct keys the relay remembers per peer (for tests and benchmarks). */
+  trackedCounts(peer: string): { jobs: number; keys: number } {
+    const t = this.tracked.get(peer);
+    return { jobs: t?.size ?? 0, keys: t?.keyCount ?? 0 };
   }
 
   private promoteAt(job: Job<ReplicationJobData>, delay: number): void {

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, waitUntilReady, type RedisTarget } from '../store/connections.js';
 import { KeyBuilder, replicationQueueName } from '../store/keys.js';
 import { readRecords, scanRecords } from '../store/record-store.js';
+import type { BadRecord } from '../store/quarantine.js';
 import type { CacheRecord } from '../record/record.js';
 import { retryDelayMs, type ReplicationOptions } from './options.js';
 import type { ReplicationJobData } from './outbox-relay.js';
@@ -20,6 +21,14 @@ import type { ReplicationJobData } from './outbox-relay.js';
 export interface PeerReceiverHooks {
   /** Applies the records; throwing makes BullMQ retry the job. */
   apply(records: CacheRecord[], job: ReplicationJobData): Promise<void>;
+  /**
+   * The peer's records for these keys are unusable (see `store/quarantine.ts`); the job's
+   * other keys were applied. Must record them durably (the poison list); throwing makes
+   * BullMQ retry the job, which is harmless because merges are idempotent.
+   */
+  onPoisoned(peer: string, bad: readonly BadRecord[], jobId: string | undefined): Promise<void>;
+  /** Throws at once while this node's own Redis is not connected: the job fails fast and is retried. */
+  assertReady(): void;
   onAttemptFailed(peer: string, error: Error, attemptsMade: number): void;
   onError(peer: string, error: unknown): void;
 }
@@ -79,9 +88,17 @@ export class PeerReceiver {
   }
 
   private async process(job: Job<ReplicationJobData>): Promise<void> {
+    // Failing before reading keeps the attempt short while this node's Redis is away, so
+    // later writes to the job's keys find it delayed (for its retry) and coalesce into it.
+    this.hooks.assertReady();
     await waitUntilReady(this.reader, this.sourceTarget, 2_000);
-    const records = await readRecords(this.reader, this.sourceKeys, job.data.keys);
+    const bad: BadRecord[] = [];
+    const records = await readRecords(this.reader, this.sourceKeys, job.data.keys, (b) => bad.push(b));
     await this.hooks.apply(records, job.data);
+    if (bad.length === 0) return;
+    await this.hooks.onPoisoned(this.peerId, bad, job.id);
+    // Also on the job itself, so the dashboard shows why those keys were not applied.
+    for (const b of bad) await job.log(`skipped ${JSON.stringify(b.key)}: ${b.reason} (${b.detail})`).catch(() => undefined);
   }
 
   /**
@@ -94,8 +111,10 @@ export class PeerReceiver {
     let total = 0;
     do {
       await waitUntilReady(this.reader, this.sourceTarget, 2_000);
-      const page = await scanRecords(this.reader, this.sourceKeys, '', cursor, pageSize);
+      const bad: BadRecord[] = [];
+      const page = await scanRecords(this.reader, this.sourceKeys, '', cursor, pageSize, (b) => bad.push(b));
       if (page.records.length > 0) await apply(page.records);
+      if (bad.length > 0) await this.hooks.onPoisoned(this.peerId, bad, undefined);
       total += page.records.length;
       cursor = page.cursor;
     } while (cursor !== '0');
@@ -108,3 +127,4 @@ export class PeerReceiver {
     await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
   }
 }
+

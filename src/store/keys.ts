@@ -52,6 +52,21 @@ export class KeyBuilder {
     return `${this.prefix}:${this.nodeId}:conflicts`;
   }
 
+  /** Capped list of unusable records moved out of this node's store, newest first. */
+  get quarantine(): string {
+    return `${this.prefix}:${this.nodeId}:quarantine`;
+  }
+
+  /** Capped list of unusable records that peers' replication jobs carried here, newest first. */
+  get poison(): string {
+    return `${this.prefix}:${this.nodeId}:poison`;
+  }
+
+  /** Hash of running counts of unusable records: `quarantined`, `poisoned`. */
+  get badRecordCounts(): string {
+    return `${this.prefix}:${this.nodeId}:bad`;
+  }
+
   /** BullMQ prefix for this node's replication queues (one queue per destination peer). */
   get queuePrefix(): string {
     return `${this.prefix}:${this.nodeId}:q`;

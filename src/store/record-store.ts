@@ -14,12 +14,18 @@ import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
 import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
-import { decodeRecord, encodeRecord, isLive, type CacheRecord } from '../record/record.js';
+import { encodeRecord, isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
 import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks } from './transaction.js';
+import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
+
+export interface StoreHooks extends TransactionHooks {
+  /** An unusable record of this store was moved to the quarantine list (the key is writable again). */
+  onBadRecord?: (bad: BadRecord) => void;
+}
 
 export interface StoreOptions {
   /**
@@ -102,13 +108,15 @@ export class RecordStore {
   readonly redis: Redis;
   private readonly clock: HybridLogicalClock;
   private readonly opts: StoreOptions;
-  private readonly hooks: TransactionHooks;
+  private readonly hooks: StoreHooks;
+  /** Keys whose unusable record is being moved aside after a read. */
+  private readonly settingAside = new Set<string>();
   private readonly pool: TransactionPool;
   private readonly locks = new KeyLocks();
   private readonly pending: PendingWrite[] = [];
   private inflight = 0;
 
-  constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: TransactionHooks = {}) {
+  constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
     this.opts = { ...DEFAULT_STORE_OPTIONS, ...options };
     for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
       const v = this.opts[field];
@@ -152,15 +160,23 @@ export class RecordStore {
     }
   }
 
+  /** Throws {@link RedisUnavailableError} at once (no waiting) while the main connection is down. */
+  assertConnected(): void {
+    if (this.redis.status !== 'ready') throw new RedisUnavailableError(describeTarget(this.target), `connection is ${this.redis.status}`);
+  }
+
   /** The stored record of `key`, tombstones and expired records included. */
   async read(key: string): Promise<CacheRecord | undefined> {
     const raw = await this.guard(() => this.redis.get(this.keys.record(key)));
-    return raw === null ? undefined : decodeRecord(key, this.keys.record(key), raw);
+    if (raw === null) return undefined;
+    const decoded = decodeStored(key, this.keys.record(key), raw);
+    if (decoded.bad) this.setAside(decoded.bad);
+    return decoded.record;
   }
 
   /** Records of several keys in one round trip (absent keys are skipped). */
   readMany(keys: readonly string[]): Promise<CacheRecord[]> {
-    return this.guard(() => readRecords(this.redis, this.keys, keys));
+    return this.guard(() => readRecords(this.redis, this.keys, keys, (bad) => this.setAside(bad)));
   }
 
   /**
@@ -193,14 +209,17 @@ export class RecordStore {
   private async commitBatch(batch: PendingWrite[]): Promise<void> {
     const userKeys = [...new Set(batch.map((w) => w.op.key))];
     const redisKeys = userKeys.map((k) => this.keys.record(k));
+    let found: BadRecord[] = [];
     try {
       const records = await optimisticTransaction(
         this.pool,
         this.target,
         redisKeys,
         (values) => {
-          const current = new Map<string, CacheRecord | undefined>();
-          userKeys.forEach((k, i) => current.set(k, decodeOrUndefined(k, redisKeys[i] as string, values[i] ?? null)));
+          // Per key: an unusable record counts as absent and is moved aside in this MULTI.
+          const { records: stored, bad } = decodeAll(userKeys, redisKeys, values);
+          const current = new Map<string, CacheRecord | undefined>(stored);
+          found = bad;
           const changed = new Set<string>();
           const nowMs = this.clock.physicalNow();
           const results = batch.map(({ op }) => {
@@ -212,10 +231,11 @@ export class RecordStore {
             changed.add(op.key);
             return record;
           });
-          if (changed.size === 0) return { result: results };
+          if (changed.size === 0 && bad.length === 0) return { result: results };
           return {
             result: results,
             write: (multi) => {
+              queueQuarantine(multi, this.keys, bad, nowMs, true);
               this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
               multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
               // The clock's own mark, not the records' walls: a write stamped after a
@@ -227,6 +247,7 @@ export class RecordStore {
         { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
       );
       batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
+      for (const bad of found) this.hooks.onBadRecord?.(bad);
     } catch (error) {
       for (const w of batch) w.reject(error);
     }
@@ -240,13 +261,16 @@ export class RecordStore {
     if (incoming.length === 0) return [];
     const userKeys = [...new Set(incoming.map((r) => r.key))];
     const redisKeys = userKeys.map((k) => this.keys.record(k));
-    return optimisticTransaction(
+    let found: BadRecord[] = [];
+    const reports = await optimisticTransaction(
       this.pool,
       this.target,
       redisKeys,
       (values) => {
-        const current = new Map<string, CacheRecord | undefined>();
-        userKeys.forEach((k, i) => current.set(k, decodeOrUndefined(k, redisKeys[i] as string, values[i] ?? null)));
+        // An unusable local record counts as absent: the incoming one repairs the key.
+        const { records: stored, bad } = decodeAll(userKeys, redisKeys, values);
+        const current = new Map<string, CacheRecord | undefined>(stored);
+        found = bad;
         const changed = new Set<string>();
         const conflicts: ConflictEntry[] = [];
         const nowMs = this.clock.physicalNow();
@@ -259,10 +283,11 @@ export class RecordStore {
           if (result.conflict) conflicts.push({ ...result.conflict, node: this.keys.nodeId, at: nowMs });
           return { incoming: record, result };
         });
-        if (changed.size === 0 && conflicts.length === 0) return { result: reports };
+        if (changed.size === 0 && conflicts.length === 0 && bad.length === 0) return { result: reports };
         return {
           result: reports,
           write: (multi) => {
+            queueQuarantine(multi, this.keys, bad, nowMs, true);
             this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
             if (conflicts.length > 0) {
               multi.lpush(this.keys.conflicts, ...conflicts.map((c) => JSON.stringify(c)));
@@ -273,6 +298,28 @@ export class RecordStore {
       },
       { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
     );
+    for (const bad of found) this.hooks.onBadRecord?.(bad);
+    return reports;
+  }
+
+  /**
+   * Moves an unusable record found by a read to the quarantine list, in a transaction of
+   * its own that leaves the key alone if it changed meanwhile. Runs in the background;
+   * when it fails the next access tries again.
+   */
+  private setAside(bad: BadRecord): void {
+    if (this.settingAside.has(bad.key)) return;
+    this.settingAside.add(bad.key);
+    optimisticTransaction(
+      this.pool,
+      this.target,
+      [bad.redisKey],
+      ([raw]) => (raw === bad.raw ? { result: true, write: (multi) => queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true) } : { result: false }),
+      { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
+    )
+      .then((moved) => moved && this.hooks.onBadRecord?.(bad))
+      .catch(() => undefined)
+      .finally(() => this.settingAside.delete(bad.key));
   }
 
   /**
@@ -323,7 +370,7 @@ export class RecordStore {
    * Like SCAN, a key present for the whole iteration is returned at least once.
    */
   async scan(keyPrefix: string, cursor: string, count: number): Promise<{ records: CacheRecord[]; cursor: string }> {
-    const page = await this.guard(() => scanRecords(this.redis, this.keys, keyPrefix, cursor, count));
+    const page = await this.guard(() => scanRecords(this.redis, this.keys, keyPrefix, cursor, count, (bad) => this.setAside(bad)));
     const nowMs = this.clock.physicalNow();
     return { records: page.records.filter((r) => isLive(r, nowMs)), cursor: page.cursor };
   }
@@ -350,16 +397,14 @@ export class RecordStore {
 /**
  * Reads records of `keys` from any node's namespace (`keyBuilder` names the node). Peer
  * workers use it on the origin's Redis to fetch the current record of each replicated key.
+ * Unusable records are left out and handed to `onBad`, one key at a time.
  */
-export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: readonly string[]): Promise<CacheRecord[]> {
+export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: readonly string[], onBad: (bad: BadRecord) => void): Promise<CacheRecord[]> {
   if (keys.length === 0) return [];
   const redisKeys = keys.map((k) => keyBuilder.record(k));
-  const raws = await redis.mget(...redisKeys);
-  const out: CacheRecord[] = [];
-  raws.forEach((raw, i) => {
-    if (raw !== null && raw !== undefined) out.push(decodeRecord(keys[i] as string, redisKeys[i] as string, raw));
-  });
-  return out;
+  const { records, bad } = decodeAll(keys, redisKeys, await redis.mget(...redisKeys));
+  bad.forEach(onBad);
+  return [...records.values()];
 }
 
 /** One SCAN page of a node's records (tombstones and expired records included). */
@@ -369,19 +414,11 @@ export async function scanRecords(
   keyPrefix: string,
   cursor: string,
   count: number,
+  onBad: (bad: BadRecord) => void,
 ): Promise<{ records: CacheRecord[]; cursor: string }> {
   const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keyBuilder.recordPattern(keyPrefix), 'COUNT', count);
   if (redisKeys.length === 0) return { records: [], cursor: next };
-  const raws = await redis.mget(...redisKeys);
-  const records: CacheRecord[] = [];
-  raws.forEach((raw, i) => {
-    if (raw === null || raw === undefined) return;
-    const redisKey = redisKeys[i] as string;
-    records.push(decodeRecord(keyBuilder.userKey(redisKey), redisKey, raw));
-  });
-  return { records, cursor: next };
-}
-
-function decodeOrUndefined(key: string, redisKey: string, raw: string | null): CacheRecord | undefined {
-  return raw === null ? undefined : decodeRecord(key, redisKey, raw);
+  const { records, bad } = decodeAll(redisKeys.map((k) => keyBuilder.userKey(k)), redisKeys, await redis.mget(...redisKeys));
+  bad.forEach(onBad);
+  return { records: [...records.values()], cursor: next };
 }
