@@ -57,9 +57,9 @@ function fnv1a(text: string): number {
 export function leafOf(key: string, shape: DigestShape): number {
   // A final avalanche so the low bits (the leaf index) depend on every byte.
   let h = fnv1a(key);
-  h ^= h >>> 16;
+  h = (h ^ (h >>> 16)) >>> 0;
   h = Math.imul(h, 0x45d9f3b) >>> 0;
-  h ^= h >>> 16;
+  h = (h ^ (h >>> 16)) >>> 0;
   return h % shape.leaves;
 }
 
