@@ -65,7 +65,13 @@ export type Repair = (records: CacheRecord[]) => Promise<number>;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one exchange; never throws (a failure is reported as `failed`). */
-export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions, repair: Repair, isClosing: () => boolean = () => false): Promise<RoundReport> {
+export async function exchange(
+  sides: ExchangeSides,
+  options: AntiEntropyOptions,
+  repair: Repair,
+  isClosing: () => boolean = () => false,
+  onProgress?: (pulled: number, confirmed: number) => void,
+): Promise<RoundReport> {
   const startedAt = Date.now();
   const local = new RedisDigest(sides.local.redis, sides.local.keys);
   const remote = new RedisDigest(sides.remote.redis, sides.remote.keys);
@@ -102,6 +108,7 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
     for (let at = 0; at < confirmed.length && !isClosing(); at += options.keysPerStep) {
       const records = await readPeerRecords(sides.remote.redis, sides.remote.keys, confirmed.slice(at, at + options.keysPerStep), remote);
       if (records.length > 0) report.keysRepaired += await repair(records);
+      onProgress?.(Math.min(at + options.keysPerStep, confirmed.length), confirmed.length);
       await pause();
     }
     report.result = report.keysRepaired > 0 ? 'repaired' : 'differs';

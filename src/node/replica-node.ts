@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { HybridLogicalClock } from '../clock/hlc.js';
 import { parseTimestamp } from '../clock/timestamp.js';
-import { NodeClosedError, RedisUnavailableError } from '../errors/index.js';
+import { AntiEntropyUnavailableError, NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
@@ -262,6 +262,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
    */
   async antiEntropyRound(): Promise<RoundReport[]> {
     this.assertOpen();
+    if (!this.store.digest) throw new AntiEntropyUnavailableError(this.id);
     const reports = await this.track(this.antiEntropy.runNow());
     await this.track(this.antiEntropy.collectNow());
     return reports;
