@@ -58,6 +58,7 @@ export class AntiEntropy {
   private roundQueued: Promise<RoundReport[]> | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  private readonly wakers = new Set<() => void>();
   private lastVerifyAt: number;
   private lastHeartbeat: number | undefined;
 
@@ -124,6 +125,8 @@ export class AntiEntropy {
   /** Stops the timers, waits for the pass in progress and closes the peer connections. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of this.wakers) wake();
+    this.wakers.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.chain.catch(() => undefined);
@@ -147,7 +150,7 @@ export class AntiEntropy {
         { peerId: peer.id, local: { redis: store.redis, keys: store.keys }, remote: { redis: peer.redis, keys: peer.keys }, shape },
         options,
         (records) => this.deps.repair(peer.id, records),
-        () => this.closed,
+        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms) },
       );
       this.deps.metrics.observe(report);
       peer.status = {
@@ -190,7 +193,23 @@ export class AntiEntropy {
 
   private pause(): Promise<void> {
     const ms = this.deps.options.stepPauseMs;
-    return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+    return ms > 0 ? this.sleep(ms) : Promise.resolve();
+  }
+
+  /** A wait that `close()` cuts short, so closing never waits out a confirmation delay. */
+  private sleep(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakers.delete(wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.wakers.add(wake);
+    });
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {

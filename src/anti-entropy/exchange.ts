@@ -65,13 +65,18 @@ export type Repair = (records: CacheRecord[]) => Promise<number>;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs one exchange; never throws (a failure is reported as `failed`). */
-export async function exchange(
-  sides: ExchangeSides,
-  options: AntiEntropyOptions,
-  repair: Repair,
-  isClosing: () => boolean = () => false,
-  onProgress?: (pulled: number, confirmed: number) => void,
-): Promise<RoundReport> {
+/** How an exchange is stopped early, reports progress and waits (all optional). */
+export interface ExchangeHooks {
+  /** True once the owner is closing: the exchange stops at the next step. */
+  readonly isClosing?: () => boolean;
+  readonly onProgress?: (pulled: number, confirmed: number) => void;
+  /** Waits `ms`; the owner resolves it early when it closes. @defaultValue setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions, repair: Repair, hooks: ExchangeHooks = {}): Promise<RoundReport> {
+  const isClosing = hooks.isClosing ?? (() => false);
+  const wait = hooks.sleep ?? sleep;
   const startedAt = Date.now();
   const local = new RedisDigest(sides.local.redis, sides.local.keys);
   const remote = new RedisDigest(sides.remote.redis, sides.remote.keys);
@@ -86,7 +91,7 @@ export async function exchange(
     keysRepaired: 0,
     bytesRead: 0,
   };
-  const pause = () => (options.stepPauseMs > 0 ? sleep(options.stepPauseMs) : Promise.resolve());
+  const pause = () => (options.stepPauseMs > 0 ? wait(options.stepPauseMs) : Promise.resolve());
   const diffOptions = { leavesPerStep: options.keysPerStep, pause };
   try {
     const leaves = await remote.shapeLeaves();
@@ -99,7 +104,7 @@ export async function exchange(
     report.differingLeaves = first.leaves.length;
     report.differingKeys = first.keys.length;
     if (first.keys.length === 0) return report;
-    if (options.confirmDelayMs > 0) await sleep(options.confirmDelayMs);
+    if (options.confirmDelayMs > 0) await wait(options.confirmDelayMs);
     if (isClosing()) return report;
     const suspects = new Set(first.keys);
     const confirmed = (await diffLeaves(local, remote, first.leaves, diffOptions)).filter((k) => suspects.has(k));
@@ -108,7 +113,7 @@ export async function exchange(
     for (let at = 0; at < confirmed.length && !isClosing(); at += options.keysPerStep) {
       const records = await readPeerRecords(sides.remote.redis, sides.remote.keys, confirmed.slice(at, at + options.keysPerStep), remote);
       if (records.length > 0) report.keysRepaired += await repair(records);
-      onProgress?.(Math.min(at + options.keysPerStep, confirmed.length), confirmed.length);
+      hooks.onProgress?.(Math.min(at + options.keysPerStep, confirmed.length), confirmed.length);
       await pause();
     }
     report.result = report.keysRepaired > 0 ? 'repaired' : 'differs';

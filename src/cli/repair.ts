@@ -40,8 +40,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
               const kept = await dropCollected(store.redis, keys, records, Date.now(), o.store.tombstoneRetentionMs);
               return (await store.applyRemote(kept)).filter((r) => r.result.changed).length;
             },
-            () => false,
-            (pulled, total) => out(`${o.id} ← ${peer.id}: ${pulled}/${total} differing keys pulled\n`),
+            { onProgress: (pulled, total) => out(`${o.id} ← ${peer.id}: ${pulled}/${total} differing keys pulled\n`) },
           );
           reports.push({ ...report, node: o.id });
           out(`${o.id} ← ${peer.id}: ${describe(report)}\n`);

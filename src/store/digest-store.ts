@@ -13,7 +13,7 @@
  * MULTI as the record. The digest therefore moves atomically with the data (no Lua).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { leafOf, planUpdate, recordHash, type DigestShape, type HashChange, type Sum } from '../digest/digest.js';
+import { ancestorAt, leafOf, nodeField, planUpdate, recordHash, type DigestShape, type HashChange, type Sum } from '../digest/digest.js';
 import type { DigestSource } from '../digest/diff.js';
 import type { MemoryDigest } from '../digest/memory-digest.js';
 import { wallMsOf } from '../clock/timestamp.js';
@@ -221,4 +221,48 @@ export async function leafEntriesOf(redis: Redis, keys: KeyBuilder, shape: Diges
     });
   });
   return out;
+}
+
+/**
+ * Builds a node's digest for records written without the write path (seeding a large
+ * store for benchmarks or an import): `add` queues each chunk's leaf entries on a
+ * pipeline, the tree sums are added up here (exactly, as BigInt) and written by `finish`.
+ */
+export class DigestSeeder {
+  private readonly shape: DigestShape;
+  private readonly keys: KeyBuilder;
+  private readonly leafSums = new Map<number, bigint>();
+
+  constructor(keys: KeyBuilder, shape: DigestShape) {
+    this.keys = keys;
+    this.shape = shape;
+  }
+
+  /** Queues the leaf entries of `records` (user key and the exact stored text), new keys only. */
+  add(pipeline: ChainableCommander, records: ReadonlyArray<readonly [key: string, stored: string]>): void {
+    const byLeaf = new Map<number, Array<string | number>>();
+    for (const [key, stored] of records) {
+      const leaf = leafOf(key, this.shape);
+      const hash = recordHash(key, stored);
+      const fields = byLeaf.get(leaf);
+      if (fields) fields.push(key, hash);
+      else byLeaf.set(leaf, [key, hash]);
+      this.leafSums.set(leaf, (this.leafSums.get(leaf) ?? 0n) + BigInt(hash));
+    }
+    for (const [leaf, fields] of byLeaf) pipeline.hset(this.keys.digestLeaf(leaf), ...fields);
+  }
+
+  /** Queues every tree node's sum and the digest's shape. */
+  finish(pipeline: ChainableCommander): void {
+    const sums = new Map<string, bigint>();
+    for (const [leaf, sum] of this.leafSums) {
+      for (let level = 0; level <= this.shape.depth; level++) {
+        const field = nodeField(level, ancestorAt(leaf, level, this.shape));
+        sums.set(field, (sums.get(field) ?? 0n) + sum);
+      }
+    }
+    const flat = [...sums].flatMap(([field, sum]) => [field, sum.toString()]);
+    for (let at = 0; at < flat.length; at += 2_000) pipeline.hset(this.keys.digestTree, ...flat.slice(at, at + 2_000));
+    pipeline.hset(this.keys.digestMeta, 'leaves', this.shape.leaves);
+  }
 }
