@@ -33,6 +33,8 @@ export interface BenchSizes {
   http: { connections: number; durationSec: number; warmupSec: number };
   memory: { keys: number; valueBytes: number };
   scale: { nodeCounts: number[]; writes: number; preload: [small: number, large: number] };
+  /** Anti-entropy: store sizes compared, differing-key counts repaired, passes timed for idle CPU. */
+  antiEntropy: { small: number; large: number; diffs: number[]; equalRuns: number; idlePasses: number };
   /** Longest a replicated run may take to converge after its writes finished. */
   convergeTimeoutMs: number;
   /** Longest a whole scenario may take. */
@@ -49,6 +51,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     http: { connections: 32, durationSec: 6, warmupSec: 2 },
     memory: { keys: 20_000, valueBytes: 100 },
     scale: { nodeCounts: [3, 5, 7], writes: 10_000, preload: [10_000, 1_000_000] },
+    antiEntropy: { small: 10_000, large: 1_000_000, diffs: [1, 100, 10_000], equalRuns: 9, idlePasses: 10 },
     convergeTimeoutMs: 120_000,
     scenarioTimeoutMs: 600_000,
   },
@@ -61,6 +64,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     http: { connections: 32, durationSec: 1.5, warmupSec: 1 },
     memory: { keys: 2_000, valueBytes: 100 },
     scale: { nodeCounts: [3, 5, 7], writes: 1_000, preload: [10_000, 100_000] },
+    antiEntropy: { small: 10_000, large: 100_000, diffs: [1, 100, 1_000], equalRuns: 5, idlePasses: 5 },
     convergeTimeoutMs: 30_000,
     scenarioTimeoutMs: 90_000,
   },
@@ -73,6 +77,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     http: { connections: 8, durationSec: 1, warmupSec: 1 },
     memory: { keys: 300, valueBytes: 100 },
     scale: { nodeCounts: [3, 5], writes: 300, preload: [1_000, 5_000] },
+    antiEntropy: { small: 1_000, large: 5_000, diffs: [1, 100], equalRuns: 3, idlePasses: 2 },
     convergeTimeoutMs: 20_000,
     scenarioTimeoutMs: 60_000,
   },

@@ -11,6 +11,9 @@ import { Redis as IORedis } from 'ioredis';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { encodeRecord } from '../../src/record/record.js';
 import { KeyBuilder } from '../../src/store/keys.js';
+import { digestShape } from '../../src/digest/digest.js';
+import { DigestSeeder } from '../../src/store/digest-store.js';
+import { DEFAULT_STORE_OPTIONS } from '../../src/store/record-store.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import { BENCH_PREFIX, clusterCounter, nodeId, startCluster, waitForConvergence, type BenchCluster } from './cluster.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
@@ -60,18 +63,29 @@ async function preload(ctx: BenchContext, nodes: number, count: number): Promise
         const keys = new KeyBuilder(BENCH_PREFIX, nodeId(i));
         await redis.set(keys.meta, JSON.stringify({ firstStart: Date.now() }));
         const prefix = keys.record('');
+        // The digest is seeded with the records (computed by the pure module), as the
+        // write path would have kept it; otherwise every node would rebuild it at start.
+        const seeder = new DigestSeeder(keys, digestShape(DEFAULT_STORE_OPTIONS.digestLeaves));
         const inFlight: Array<Promise<unknown>> = [];
         for (let start = 0; start < count; start += 1_000) {
           const args: string[] = [];
+          const stored: Array<[string, string]> = [];
           for (let k = start; k < Math.min(count, start + 1_000); k++) {
             const key = `p-${k}`;
             const value = JSON.stringify(valueOfBytes(k, VALUE_BYTES));
-            args.push(prefix + key, encodeRecord({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: value }));
+            const raw = encodeRecord({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: value });
+            args.push(prefix + key, raw);
+            stored.push([key, raw]);
           }
-          inFlight.push(redis.mset(...args));
+          const pipeline = redis.pipeline().mset(...args);
+          seeder.add(pipeline, stored);
+          inFlight.push(pipeline.exec());
           if (inFlight.length >= 16) await Promise.all(inFlight.splice(0));
         }
         await Promise.all(inFlight);
+        const last = redis.pipeline();
+        seeder.finish(last);
+        await last.exec();
       } finally {
         redis.disconnect();
       }

@@ -8,6 +8,7 @@ import { httpScenario } from './http.js';
 import { localWriteScenario } from './local-write.js';
 import { memoryScenario } from './memory.js';
 import { scaleScenario } from './scale.js';
+import { antiEntropyScenario } from './anti-entropy.js';
 import { replicatedThroughputScenario } from './replicated-throughput.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario, antiEntropyScenario];

@@ -1,5 +1,5 @@
 /**
- * `eventual-cache <command>`: argument parsing and the three commands.
+ * `eventual-cache <command>`: argument parsing and the commands.
  *
  * Exit codes: 0 success (or a clean shutdown after SIGTERM/SIGINT), 1 a runtime failure
  * (Redis unreachable, the demo did not converge), 2 a usage or configuration error.
@@ -12,6 +12,7 @@ import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
 import { startNodes, type RunningNodes } from './cluster.js';
 import { ConfigError, describeDelay, ENV, loadConfig, type ClusterConfig } from './config.js';
 import { runDemo, type DemoTarget } from './demo.js';
+import { repairCluster } from './repair.js';
 import { createCliLogger, safeUrl } from './logger.js';
 import { deleteKeysWithPrefix, ensureRedis, type RedisProvision } from './redis.js';
 import { onShutdownSignal } from './shutdown.js';
@@ -24,6 +25,9 @@ Commands:
                        of REDIS_URL (default redis://127.0.0.1:6379); a private redis-server
                        is started if nothing answers there.
   node --id ID         Run one node of the config (one per machine or container).
+  repair               Run one anti-entropy round for every pair of nodes of the config
+                       (against their Redis; the nodes may be running) and print what
+                       each pair repaired. Exits 1 if a pair could not be compared.
   demo                 Replay the 7-step eventual-consistency demo over HTTP on a fresh
                        in-process cluster (or on running nodes with --url) and print the
                        timeline. Exits 1 if the cluster does not converge.
@@ -84,6 +88,13 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
       }
       case 'demo':
         return await demo(io, flags.config, flags.url);
+      case 'repair': {
+        const config = loadConfig({ env: io.env, ...(flags.config !== undefined ? { file: flags.config } : {}) });
+        const reports = await repairCluster(config, io.out);
+        const repaired = reports.reduce((sum, r) => sum + r.keysRepaired, 0);
+        io.out(`repaired ${repaired} keys over ${reports.length} pairs\n`);
+        return reports.some((r) => r.result === 'failed' || r.result === 'incompatible') ? 1 : 0;
+      }
       case undefined:
         throw new UsageError('missing command');
       default:

@@ -25,6 +25,7 @@ export class ConfigError extends EventualCacheError {
 const ms = (what = 'a number of milliseconds') => z.number({ error: `expected ${what}` }).refine(Number.isFinite, `expected ${what}`);
 const nonNegativeMs = () => ms('a non-negative number of milliseconds').refine((v) => v >= 0, 'expected a non-negative number of milliseconds');
 const positiveInt = () => z.number({ error: 'expected integer' }).int({ error: 'expected integer' }).positive({ error: 'expected a positive integer' });
+const nonNegativeInt = () => z.number({ error: 'expected integer' }).int({ error: 'expected integer' }).nonnegative({ error: 'expected a non-negative integer' });
 const port = z
   .number({ error: 'expected integer' })
   .int({ error: 'expected integer' })
@@ -73,6 +74,22 @@ export const configFileSchema = z
       })
       .optional(),
     tombstoneRetentionMs: positiveInt().optional(),
+    antiEntropy: z
+      .strictObject({
+        enabled: z.boolean({ error: 'expected true or false' }).optional(),
+        intervalMs: positiveInt().optional(),
+        confirmDelayMs: nonNegativeInt().optional(),
+        keysPerStep: positiveInt().optional(),
+        stepPauseMs: nonNegativeInt().optional(),
+        verifyIntervalMs: nonNegativeInt().optional(),
+        collectIntervalMs: positiveInt().optional(),
+        leaves: z
+          .number({ error: 'expected integer' })
+          .int({ error: 'expected integer' })
+          .refine((n) => n === 0 || [16, 256, 4096, 65_536, 1_048_576, 16_777_216].includes(n), { error: 'expected a power of 16 (16 … 16777216), or 0 to switch digests off' })
+          .optional(),
+      })
+      .optional(),
     maxDriftMs: positiveInt().optional(),
     limits: z
       .strictObject({ maxKeyBytes: positiveInt().optional(), maxValueBytes: positiveInt().optional(), maxTtlMs: positiveInt().optional() })

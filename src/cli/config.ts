@@ -62,6 +62,8 @@ export interface ClusterConfig {
   replication: ReplicationConfig;
   /** Unit: milliseconds. @defaultValue the engine's (24 h) */
   tombstoneRetentionMs?: number;
+  /** Anti-entropy settings (`leaves` is the digest's leaf count); see `AntiEntropyOptions`. @defaultValue the engine's */
+  antiEntropy: NonNullable<ConfigFile['antiEntropy']>;
   /** Unit: milliseconds. @defaultValue the engine's (60 s) */
   maxDriftMs?: number;
   limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number };
@@ -118,6 +120,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     ...raw,
     ...overlay.top,
     replication: { ...raw.replication, ...overlay.replication },
+    antiEntropy: { ...raw.antiEntropy, ...overlay.antiEntropy },
     limits: { ...raw.limits, ...overlay.limits },
     http: { ...raw.http, ...overlay.http },
   };
@@ -153,6 +156,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     prefix: c.prefix ?? 'ec',
     ...(c.authToken !== undefined ? { authToken: c.authToken } : {}),
     replication: definedOnly(c.replication ?? {}),
+    antiEntropy: definedOnly(c.antiEntropy ?? {}),
     ...(c.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: c.tombstoneRetentionMs } : {}),
     ...(c.maxDriftMs !== undefined ? { maxDriftMs: c.maxDriftMs } : {}),
     limits: definedOnly(c.limits ?? {}),
@@ -214,8 +218,15 @@ export function toNodeOptions(config: ClusterConfig, id: string): ReplicaNodeOpt
     clockOffsetMs: node.clockOffsetMs,
     ...(config.maxDriftMs !== undefined ? { maxDriftMs: config.maxDriftMs } : {}),
     ...(config.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: config.tombstoneRetentionMs } : {}),
+    ...antiEntropyOf(config),
     limits: { ...config.limits },
   };
+}
+
+/** The `antiEntropy` section as engine options: `leaves` becomes the store's `digestLeaves`. */
+function antiEntropyOf(config: ClusterConfig): Pick<ReplicaNodeOptions, 'antiEntropy' | 'digestLeaves'> {
+  const { leaves, ...rest } = config.antiEntropy ?? {};
+  return { antiEntropy: rest, ...(leaves !== undefined ? { digestLeaves: leaves } : {}) };
 }
 
 /** Formats a delay for humans: `100 ms`, `100–500 ms (random per job)`. */

@@ -21,6 +21,14 @@ export const ENV = Object.freeze({
   clockOffsetMs: 'EVENTUAL_CACHE_CLOCK_OFFSET_MS',
   maxDriftMs: 'EVENTUAL_CACHE_MAX_DRIFT_MS',
   tombstoneRetentionMs: 'EVENTUAL_CACHE_TOMBSTONE_RETENTION_MS',
+  antiEntropyEnabled: 'EVENTUAL_CACHE_ANTI_ENTROPY',
+  antiEntropyIntervalMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_INTERVAL_MS',
+  antiEntropyConfirmDelayMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_CONFIRM_DELAY_MS',
+  antiEntropyKeysPerStep: 'EVENTUAL_CACHE_ANTI_ENTROPY_KEYS_PER_STEP',
+  antiEntropyStepPauseMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_STEP_PAUSE_MS',
+  antiEntropyVerifyIntervalMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_VERIFY_INTERVAL_MS',
+  antiEntropyCollectIntervalMs: 'EVENTUAL_CACHE_TOMBSTONE_COLLECT_INTERVAL_MS',
+  digestLeaves: 'EVENTUAL_CACHE_DIGEST_LEAVES',
   maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
   maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
   maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
@@ -33,6 +41,7 @@ export const ENV = Object.freeze({
 export interface EnvOverlay {
   top: Partial<ConfigFile>;
   replication: NonNullable<ConfigFile['replication']>;
+  antiEntropy: NonNullable<ConfigFile['antiEntropy']>;
   limits: NonNullable<ConfigFile['limits']>;
   http: NonNullable<ConfigFile['http']>;
   nodes?: NonNullable<ConfigFile['nodes']>;
@@ -52,6 +61,7 @@ const check =
 const asString: Parse<string> = (text) => ({ value: text });
 const asInteger = check(parseInteger, 'expected an integer');
 const asPositiveInteger = check((t) => positive(parseInteger(t)), 'expected a positive integer');
+const asNonNegativeInteger = check((t) => inRange(parseInteger(t), 0, Number.MAX_SAFE_INTEGER), 'expected a non-negative integer');
 const asPort = check((t) => inRange(parseInteger(t), 0, 65_535), 'expected a port between 0 and 65535');
 const asDelay = check(parseDelay, 'expected milliseconds ("100") or a range ("100-500")');
 const BOOLEANS = new Map([['true', true], ['false', false], ['1', true], ['0', false]]);
@@ -86,6 +96,16 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       logLevel: take(ENV.logLevel, asLevel),
     }),
     replication: definedOnly({ delayMs: take(ENV.delayMs, asDelay) }),
+    antiEntropy: definedOnly({
+      enabled: take(ENV.antiEntropyEnabled, asBoolean),
+      intervalMs: take(ENV.antiEntropyIntervalMs, asPositiveInteger),
+      confirmDelayMs: take(ENV.antiEntropyConfirmDelayMs, asNonNegativeInteger),
+      keysPerStep: take(ENV.antiEntropyKeysPerStep, asPositiveInteger),
+      stepPauseMs: take(ENV.antiEntropyStepPauseMs, asNonNegativeInteger),
+      verifyIntervalMs: take(ENV.antiEntropyVerifyIntervalMs, asNonNegativeInteger),
+      collectIntervalMs: take(ENV.antiEntropyCollectIntervalMs, asPositiveInteger),
+      leaves: take(ENV.digestLeaves, asNonNegativeInteger),
+    }),
     limits: definedOnly({
       maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),
       maxValueBytes: take(ENV.maxValueBytes, asPositiveInteger),

@@ -122,3 +122,10 @@ export class NodeClosedError extends EventualCacheError {
     super(`Replica node ${nodeId} is closed; start a new node to keep writing.`);
   }
 }
+
+/** Anti-entropy was asked to run on a node that keeps no digest (`digestLeaves: 0`). */
+export class AntiEntropyUnavailableError extends EventualCacheError {
+  constructor(nodeId: string) {
+    super(`Node ${nodeId} keeps no digest (antiEntropy.leaves / digestLeaves is 0), so it cannot run anti-entropy; set a power of 16 such as 65536 and restart it.`);
+  }
+}

@@ -14,6 +14,7 @@ import {
   NodeClosedError,
   RedisUnavailableError,
   TransactionConflictError,
+  AntiEntropyUnavailableError,
 } from '../errors/index.js';
 import { isConnectionError } from '../store/connections.js';
 
@@ -35,6 +36,7 @@ export type ErrorCode =
   | 'node_closed'
   | 'transaction_conflict'
   | 'corrupt_record'
+  | 'anti_entropy_unavailable'
   | 'internal';
 
 /** The JSON body of every error response. */
@@ -106,6 +108,7 @@ export function toHttpError(error: unknown): HttpError {
     return new HttpError(503, 'transaction_conflict', `${error.message}`, { headers: RETRY_LATER, cause: error });
   }
   if (error instanceof CorruptRecordError) return new HttpError(500, 'corrupt_record', error.message, { cause: error });
+  if (error instanceof AntiEntropyUnavailableError) return new HttpError(409, 'anti_entropy_unavailable', error.message, { cause: error });
   // The router marks a path parameter that is not valid percent-encoded UTF-8 this way.
   if (error instanceof URIError && statusOf(error) === 400) {
     return new HttpError(

@@ -49,7 +49,7 @@ export function openRouter(node: ReplicaNode): Router {
   return router;
 }
 
-/** `/cluster` and `/conflicts`: behind the token when one is configured. */
+/** `/cluster`, `/conflicts` and `POST /admin/anti-entropy`: behind the token when one is configured. */
 export function statusRouter(node: ReplicaNode, validator: RequestValidator): Router {
   const router = Router({ caseSensitive: true });
 
@@ -59,6 +59,13 @@ export function statusRouter(node: ReplicaNode, validator: RequestValidator): Ro
       res.json(await node.status());
     })
     .all(onlyMethods('GET', 'HEAD'));
+
+  router
+    .route('/admin/anti-entropy')
+    .post(async (_req, res) => {
+      res.json({ node: node.id, rounds: await node.antiEntropyRound() });
+    })
+    .all(onlyMethods('POST'));
 
   router
     .route('/conflicts')

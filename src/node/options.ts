@@ -8,6 +8,7 @@ import { resolveReplicationOptions, type ReplicationOptions } from '../replicati
 import type { RedisTarget } from '../store/connections.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
 import type { TransactionHooks } from '../store/transaction.js';
+import { resolveAntiEntropyOptions, type AntiEntropyOptions } from '../anti-entropy/options.js';
 
 export interface PeerOptions {
   /** The peer's node id. */
@@ -54,6 +55,8 @@ export interface ReplicaNodeOptions extends Partial<StoreOptions> {
   prefix?: string;
   /** Replication delay, batching, retries; see {@link ReplicationOptions}. */
   replication?: Partial<ReplicationOptions>;
+  /** Digest exchanges with the peers and tombstone collection; see {@link AntiEntropyOptions}. */
+  antiEntropy?: Partial<AntiEntropyOptions>;
   /**
    * Shifts this node's physical clock (to demonstrate skew). Unit: milliseconds.
    * @defaultValue 0
@@ -82,6 +85,7 @@ export interface ResolvedNodeOptions {
   peers: PeerOptions[];
   prefix: string;
   replication: ReplicationOptions;
+  antiEntropy: AntiEntropyOptions;
   store: StoreOptions;
   clock: { now: () => number; clockOffsetMs: number; maxDriftMs: number };
   limits: LimitOptions;
@@ -126,6 +130,7 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
     peers: o.peers.map((p) => ({ id: p.id, redis: p.redis })),
     prefix,
     replication: resolveReplicationOptions(o.replication),
+    antiEntropy: resolveAntiEntropyOptions(o.antiEntropy),
     store,
     clock: { now: o.now ?? DEFAULT_CLOCK_OPTIONS.now, clockOffsetMs, maxDriftMs },
     limits,

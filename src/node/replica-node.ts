@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { HybridLogicalClock } from '../clock/hlc.js';
 import { parseTimestamp } from '../clock/timestamp.js';
-import { NodeClosedError, RedisUnavailableError } from '../errors/index.js';
+import { AntiEntropyUnavailableError, NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
@@ -26,6 +26,10 @@ import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions }
 import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
 import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
 import type { Redis } from 'ioredis';
+import { AntiEntropy } from '../anti-entropy/anti-entropy.js';
+import { dropCollected } from '../anti-entropy/collector.js';
+import type { RoundReport } from '../anti-entropy/exchange.js';
+import { AntiEntropyMetrics } from '../anti-entropy/metrics.js';
 
 export type { PutOptions, DeleteResult, ListOptions, ListPage, ReplicatedEvent, ConflictEvent, DriftEvent, ReplicaNodeEvents } from './types.js';
 export type { PeerStatus, ClusterStatus } from './status.js';
@@ -41,6 +45,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly relay: OutboxRelay;
   private readonly badRecords: BadRecordReporter;
   private readonly receivers: PeerReceiver[] = [];
+  private readonly antiEntropy: AntiEntropy;
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
   private backgroundResync: Promise<void> | undefined;
@@ -64,6 +69,16 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.metrics = new NodeMetrics(o.id, () => this.backlogRows());
     this.badRecords = new BadRecordReporter(this.keys, this.store.redis, this.metrics, (error) => this.fail(error));
     this.queueConnection = createRedis(o.redis, 'command', `${o.prefix}:${o.id}:queues`);
+    this.antiEntropy = new AntiEntropy({
+      store: this.store,
+      prefix: o.prefix,
+      peers: o.peers,
+      options: o.antiEntropy,
+      metrics: new AntiEntropyMetrics(this.metrics.registry),
+      repair: async (peer, records) => (await this.applyRecords(peer, records)).filter((r) => r.result.changed).length,
+      now: () => this.clock.physicalNow(),
+      onError: (error) => this.fail(error),
+    });
     this.relay = new OutboxRelay(
       this.store,
       o.peers.map((p) => p.id),
@@ -111,6 +126,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       );
     }
     this.relay.start();
+    this.antiEntropy.start();
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
@@ -224,6 +240,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
           backlog: backlog ? backlog.counts : null,
           oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
           ...(receiver?.status ?? { retries: 0 }),
+          ...definedField('antiEntropy', this.antiEntropy.status(peer.id)),
         };
       }),
     );
@@ -253,6 +270,18 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       counts[receiver.peerId] = await this.track(receiver.pullAll((records) => this.applyRecords(receiver.peerId, records).then(() => undefined)));
     }
     return counts;
+  }
+
+  /**
+   * One anti-entropy exchange with every peer now (digest comparison, confirmation, repair),
+   * then a tombstone-collection pass. Resolves with one report per peer.
+   */
+  async antiEntropyRound(): Promise<RoundReport[]> {
+    this.assertOpen();
+    if (!this.store.digest) throw new AntiEntropyUnavailableError(this.id);
+    const reports = await this.track(this.antiEntropy.runNow());
+    await this.track(this.antiEntropy.collectNow());
+    return reports;
   }
 
   /** Resolves when the start-up resync of a new or wiped database finished (immediately if none). */
@@ -310,6 +339,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inflight, this.backgroundResync]);
+      await this.antiEntropy.close();
       await this.relay.close();
       await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
       await this.store.close();
@@ -344,6 +374,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         }
       }
     }
+    // An old record that lost to a tombstone collected here must not bring the key back.
+    records = await dropCollected(this.store.redis, this.keys, records, this.clock.physicalNow(), this.options.store.tombstoneRetentionMs);
     const reports = await this.store.applyRemote(records);
     const outcomes = { applied: 0, stale: 0, duplicate: 0 };
     const announce = this.listenerCount('replicated') > 0;
@@ -397,3 +429,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   }
 }
 
+
+function definedField<K extends string, V>(name: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [name]: value } as Record<K, V>);
+}

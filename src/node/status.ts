@@ -3,6 +3,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { ReplicationJobData } from '../replication/outbox-relay.js';
+import type { PeerAntiEntropyStatus } from '../anti-entropy/anti-entropy.js';
 
 /** One peer as seen from this node. */
 export interface PeerStatus {
@@ -15,6 +16,8 @@ export interface PeerStatus {
   retries: number;
   lastError?: string;
   lastErrorAt?: number;
+  /** The last anti-entropy exchange with the peer, and tombstones waiting for its acknowledgement. */
+  antiEntropy?: PeerAntiEntropyStatus;
 }
 
 export interface BacklogCounts {

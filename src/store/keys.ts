@@ -67,6 +67,43 @@ export class KeyBuilder {
     return `${this.prefix}:${this.nodeId}:bad`;
   }
 
+  /**
+   * Pattern of every key a peer reads for anti-entropy and tombstone collection (besides
+   * the records): `${prefix}:${nodeId}:dig:*`. Read-only for peers.
+   */
+  get digestPattern(): string {
+    return `${escapeGlob(`${this.prefix}:${this.nodeId}:dig:`)}*`;
+  }
+
+  /** Hash with the digest's shape (`leaves`) and this node's anti-entropy heartbeat. */
+  get digestMeta(): string {
+    return `${this.prefix}:${this.nodeId}:dig:meta`;
+  }
+
+  /** Hash of the digest tree's node sums, field `level.index` (see `src/digest/`). */
+  get digestTree(): string {
+    return `${this.prefix}:${this.nodeId}:dig:tree`;
+  }
+
+  /** Hash of one digest leaf: user key → record hash. */
+  digestLeaf(leaf: number): string {
+    return `${this.prefix}:${this.nodeId}:dig:leaf:${leaf}`;
+  }
+
+  /**
+   * A tombstone (or expired record) this node collected, kept for a while so that peers
+   * see it was acknowledged, and so that a peer restored from an older snapshot still
+   * receives the delete.
+   */
+  gone(key: string): string {
+    return `${this.prefix}:${this.nodeId}:dig:gone:${key}`;
+  }
+
+  /** Sorted set of keys holding a tombstone or a TTL record, scored by when they may be collected (ms). */
+  get collectIndex(): string {
+    return `${this.prefix}:${this.nodeId}:gc`;
+  }
+
   /** BullMQ prefix for this node's replication queues (one queue per destination peer). */
   get queuePrefix(): string {
     return `${this.prefix}:${this.nodeId}:q`;

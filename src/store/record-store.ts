@@ -6,21 +6,24 @@
  *   outbox stream and raises the persisted clock high-water mark. A write is acknowledged
  *   only after EXEC, so an acknowledged write always has its outbox entry (crash safety).
  * - Remote records are merged with the pure `merge` inside optimistic transactions.
- * - Tombstones and expired records are kept for `tombstoneRetentionMs` (Redis removes them
- *   physically afterwards) so that late, older writes cannot resurrect them meanwhile.
+ * - Tombstones and expired records stay until retention passed and every peer has them
+ *   (`src/anti-entropy/collector.ts`), so late, older writes cannot resurrect them.
+ * - The same MULTI keeps the anti-entropy digest up to date (`digest-store.ts`).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
 import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
-import { encodeRecord, isLive, type CacheRecord } from '../record/record.js';
+import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
 import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
-import { optimisticTransaction, type TransactionHooks } from './transaction.js';
+import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
 import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
+import { queueDigestChanges, queueRecordWrites, rebuildDigest, type RecordWriteContext } from './digest-store.js';
+import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
 
 export interface StoreHooks extends TransactionHooks {
   /** An unusable record of this store was moved to the quarantine list (the key is writable again). */
@@ -29,12 +32,20 @@ export interface StoreHooks extends TransactionHooks {
 
 export interface StoreOptions {
   /**
-   * How long tombstones, and records past their expiry, are kept before Redis removes
-   * them. A peer that stays away longer than this can resurrect a deleted key when it
-   * comes back (the Cassandra `gc_grace_seconds` trade-off). Unit: milliseconds.
+   * Least time tombstones, and records past their expiry, are kept. They are removed only
+   * after this *and* once every peer acknowledged them, so a peer that is away longer does
+   * not resurrect them; collected ones are remembered (for peers) this long again.
+   * Unit: milliseconds.
    * @defaultValue 86400000 (24 h)
    */
   tombstoneRetentionMs: number;
+  /**
+   * Leaves of the anti-entropy digest kept in the same MULTI as every write: a power of 16
+   * (16 … 16^6); all nodes of a cluster must agree. `0` switches digest upkeep off (and
+   * with it anti-entropy rounds from and to this node).
+   * @defaultValue 65536
+   */
+  digestLeaves: number;
   /**
    * Retries of an optimistic transaction whose EXEC was aborted before giving up.
    * @defaultValue 64
@@ -71,6 +82,7 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
   maxWriteBatch: 256,
   conflictLogSize: 1000,
   connectTimeoutMs: 5_000,
+  digestLeaves: 65_536,
 });
 
 /** A logged conflict: which concurrent write lost to which, where and when. */
@@ -115,6 +127,9 @@ export class RecordStore {
   private readonly locks = new KeyLocks();
   private readonly pending: PendingWrite[] = [];
   private inflight = 0;
+  /** The digest's shape; `undefined` when digest upkeep is off. */
+  readonly digest: DigestShape | undefined;
+  private readonly writeContext: RecordWriteContext;
 
   constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
     this.opts = { ...DEFAULT_STORE_OPTIONS, ...options };
@@ -125,6 +140,14 @@ export class RecordStore {
     if (!Number.isSafeInteger(this.opts.maxTransactionRetries) || this.opts.maxTransactionRetries < 0) {
       throw new InvalidOptionsError('maxTransactionRetries', 'must be a non-negative integer');
     }
+    if (this.opts.digestLeaves !== 0) {
+      try {
+        this.digest = digestShape(this.opts.digestLeaves);
+      } catch (error) {
+        throw new InvalidOptionsError('digestLeaves', `${(error as Error).message} (or 0 to switch digests off)`);
+      }
+    }
+    this.writeContext = { keys, tombstoneRetentionMs: this.opts.tombstoneRetentionMs, shape: this.digest };
     this.target = target;
     this.keys = keys;
     this.clock = clock;
@@ -143,6 +166,35 @@ export class RecordStore {
     await this.pool.connect(this.opts.connectTimeoutMs);
     const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
     if (hwm !== null) this.clock.restore(Number(hwm));
+    await this.ensureDigest();
+  }
+
+  /**
+   * Builds the digest from the records when it is missing or has another shape (first
+   * start with digests), and drops it when upkeep is off (a stale digest would mislead peers).
+   */
+  private async ensureDigest(): Promise<void> {
+    const leaves = await this.redis.hget(this.keys.digestMeta, 'leaves');
+    if (this.digest && leaves !== String(this.digest.leaves)) await rebuildDigest(this.redis, this.keys, this.digest);
+    if (!this.digest && leaves !== null) await this.redis.unlink(this.keys.digestMeta, this.keys.digestTree);
+  }
+
+  /**
+   * Runs an optimistic transaction over `redisKeys` with this store's connections, key
+   * locks and retry policy (for the collector and digest repairs beside this class).
+   */
+  transact<T>(redisKeys: readonly string[], plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>): Promise<T> {
+    return optimisticTransaction(this.pool, this.target, redisKeys, plan, { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks });
+  }
+
+  /** Runs `fn` holding this process's locks on `redisKeys`: no write or merge of these keys runs meanwhile. */
+  async withKeyLocks<T>(redisKeys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const unlock = await this.locks.acquire(redisKeys);
+    try {
+      return await fn();
+    } finally {
+      unlock();
+    }
   }
 
   async close(): Promise<void> {
@@ -236,7 +288,7 @@ export class RecordStore {
             result: results,
             write: (multi) => {
               queueQuarantine(multi, this.keys, bad, nowMs, true);
-              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
+              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
               multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
@@ -288,7 +340,7 @@ export class RecordStore {
           result: reports,
           write: (multi) => {
             queueQuarantine(multi, this.keys, bad, nowMs, true);
-            this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), nowMs);
+            this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
             if (conflicts.length > 0) {
               multi.lpush(this.keys.conflicts, ...conflicts.map((c) => JSON.stringify(c)));
               multi.ltrim(this.keys.conflicts, 0, this.opts.conflictLogSize - 1);
@@ -314,7 +366,17 @@ export class RecordStore {
       this.pool,
       this.target,
       [bad.redisKey],
-      ([raw]) => (raw === bad.raw ? { result: true, write: (multi) => queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true) } : { result: false }),
+      ([raw]) =>
+        raw === bad.raw
+          ? {
+              result: true,
+              write: (multi) => {
+                queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true);
+                // The record leaves the digest with it, so the tree sums stay exact.
+                if (this.digest) queueDigestChanges(multi, this.keys, this.digest, [{ key: bad.key, before: recordHash(bad.key, bad.raw), after: undefined }]);
+              },
+            }
+          : { result: false },
       { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
     )
       .then((moved) => moved && this.hooks.onBadRecord?.(bad))
@@ -322,21 +384,9 @@ export class RecordStore {
       .finally(() => this.settingAside.delete(bad.key));
   }
 
-  /**
-   * Writes records with the physical lifetime each needs (see class comment): records
-   * without an expiry share one MSET, tombstones and TTL records get SET … PX.
-   */
-  private queueSets(multi: ChainableCommander, records: Iterable<CacheRecord>, nowMs: number): void {
-    const plain: string[] = [];
-    const retention = this.opts.tombstoneRetentionMs;
-    for (const record of records) {
-      const key = this.keys.record(record.key);
-      const value = encodeRecord(record);
-      if (record.deleted) multi.set(key, value, 'PX', retention);
-      else if (record.expiresAt !== undefined) multi.set(key, value, 'PX', Math.max(record.expiresAt - nowMs, 0) + retention);
-      else plain.push(key, value);
-    }
-    if (plain.length > 0) multi.mset(...plain);
+  /** Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`). */
+  private queueSets(multi: ChainableCommander, records: Iterable<CacheRecord>, previous: (key: string) => string | null | undefined): void {
+    queueRecordWrites(multi, this.writeContext, records, previous);
   }
 
   /** The oldest `count` outbox entries (committed writes not yet enqueued for the peers). */
@@ -421,4 +471,9 @@ export async function scanRecords(
   const { records, bad } = decodeAll(redisKeys.map((k) => keyBuilder.userKey(k)), redisKeys, await redis.mget(...redisKeys));
   bad.forEach(onBad);
   return { records: [...records.values()], cursor: next };
+}
+
+function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
+  const map = new Map(userKeys.map((k, i) => [k, values[i]]));
+  return (key) => map.get(key);
 }

@@ -282,6 +282,7 @@ describe('GET /cluster', () => {
           backlog: { waiting: expect.any(Number), delayed: expect.any(Number), active: expect.any(Number), failed: expect.any(Number) },
           oldestPendingMs: expect.any(Number),
           retries: expect.any(Number),
+          antiEntropy: expect.objectContaining({ keysRepaired: expect.any(Number), tombstonesPending: expect.any(Number) }),
         },
       ],
     });

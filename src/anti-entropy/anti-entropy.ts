@@ -1,0 +1,237 @@
+/**
+ * Anti-entropy for one node: periodic exchanges with every peer, tombstone collection and
+ * digest verification, run one at a time on a single chain so that they never compete
+ * with each other (and a collected tombstone can never race a repair of the same key).
+ *
+ * Triggers: node start, every `intervalMs` after the previous pass, a peer's Redis coming
+ * back after a failure (its reader reconnects), this node's own Redis coming back (it may
+ * have been restored from a snapshot), and `runNow()` (`POST /admin/anti-entropy`, the
+ * `repair` CLI). Tombstone collection has its own interval; verification runs every
+ * `verifyIntervalMs`.
+ */
+import type { Redis } from 'ioredis';
+import type { CacheRecord } from '../record/record.js';
+import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
+import { KeyBuilder } from '../store/keys.js';
+import type { RecordStore } from '../store/record-store.js';
+import { collectTombstones, type CollectReport } from './collector.js';
+import { exchange, type RoundReport, type RoundResult } from './exchange.js';
+import type { AntiEntropyMetrics } from './metrics.js';
+import type { AntiEntropyOptions } from './options.js';
+import { verifyDigest } from './verify.js';
+
+/** What `/cluster` shows per peer about anti-entropy. */
+export interface PeerAntiEntropyStatus {
+  /** Start of the last exchange with the peer (ms since the epoch); absent before the first. */
+  lastRoundAt?: number;
+  result?: RoundResult;
+  /** Records changed by the last exchange. */
+  keysRepaired: number;
+  /** Tombstones past retention waiting for this peer's acknowledgement (last collection pass). */
+  tombstonesPending: number;
+  lastError?: string;
+}
+
+export interface AntiEntropyDeps {
+  readonly store: RecordStore;
+  readonly prefix: string;
+  readonly peers: ReadonlyArray<{ id: string; redis: RedisTarget }>;
+  readonly options: AntiEntropyOptions;
+  readonly metrics: AntiEntropyMetrics;
+  /** Merges records pulled from `peerId` through the node's normal merge path; resolves with records changed. */
+  readonly repair: (peerId: string, records: CacheRecord[]) => Promise<number>;
+  readonly now: () => number;
+  readonly onError: (error: unknown) => void;
+}
+
+interface Peer {
+  readonly id: string;
+  readonly redis: Redis;
+  readonly keys: KeyBuilder;
+  status: PeerAntiEntropyStatus;
+}
+
+export class AntiEntropy {
+  private readonly deps: AntiEntropyDeps;
+  private readonly peers: Peer[];
+  private chain: Promise<unknown> = Promise.resolve();
+  private roundQueued: Promise<RoundReport[]> | undefined;
+  private timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+  private readonly wakers = new Set<() => void>();
+  private lastVerifyAt: number;
+  private lastHeartbeat: number | undefined;
+
+  constructor(deps: AntiEntropyDeps) {
+    this.deps = deps;
+    this.lastVerifyAt = deps.now();
+    this.peers = deps.peers.map((p) => ({
+      id: p.id,
+      redis: createRedis(p.redis, 'command', `${deps.prefix}:${deps.store.keys.nodeId}:ae-${p.id}`),
+      keys: new KeyBuilder(deps.prefix, p.id),
+      status: { keysRepaired: 0, tombstonesPending: 0 },
+    }));
+  }
+
+  /** True when exchanges run (enabled, and this node keeps a digest). */
+  get active(): boolean {
+    return this.deps.options.enabled && this.deps.store.digest !== undefined;
+  }
+
+  /** Connects to the peers in the background and starts the timers; the first round runs now. */
+  start(): void {
+    for (const peer of this.peers) {
+      let lost = false;
+      peer.redis.on('close', () => (lost = true));
+      peer.redis.on('ready', () => {
+        if (lost && this.active) void this.runNow().catch(this.deps.onError);
+        lost = false;
+      });
+      peer.redis.connect().catch(() => undefined);
+    }
+    let ownLost = false;
+    this.deps.store.redis.on('close', () => (ownLost = true));
+    this.deps.store.redis.on('ready', () => {
+      if (ownLost && this.active) void this.runNow().catch(this.deps.onError);
+      ownLost = false;
+    });
+    if (this.active) this.loop('round', 0, this.deps.options.intervalMs, () => this.runNow().then(() => undefined));
+    this.loop('collect', this.deps.options.collectIntervalMs, this.deps.options.collectIntervalMs, () => this.collectNow().then(() => undefined));
+  }
+
+  /** Status per peer id. */
+  status(peerId: string): PeerAntiEntropyStatus | undefined {
+    const peer = this.peers.find((p) => p.id === peerId);
+    return peer ? { ...peer.status } : undefined;
+  }
+
+  /**
+   * One exchange with every peer, now (queued behind a pass already running; calls made
+   * while one is queued share it). Resolves with one report per peer.
+   */
+  runNow(): Promise<RoundReport[]> {
+    this.roundQueued ??= this.enqueue(async () => {
+      this.roundQueued = undefined;
+      return this.round();
+    });
+    return this.roundQueued;
+  }
+
+  /** One tombstone-collection pass, now. */
+  collectNow(): Promise<CollectReport> {
+    return this.enqueue(() => this.collect());
+  }
+
+  /** Stops the timers, waits for the pass in progress and closes the peer connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.wakers) wake();
+    this.wakers.clear();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.chain.catch(() => undefined);
+    await Promise.all(this.peers.map((p) => closeRedis(p.redis)));
+  }
+
+  private async round(): Promise<RoundReport[]> {
+    const { store, options } = this.deps;
+    const shape = store.digest;
+    if (!shape || this.closed) return [];
+    await this.heartbeat();
+    if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
+      this.lastVerifyAt = this.deps.now();
+      const fixes = await verifyDigest(store, shape, () => this.pause(), () => this.closed);
+      if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
+    }
+    const reports: RoundReport[] = [];
+    for (const peer of this.peers) {
+      if (this.closed) break;
+      const report = await exchange(
+        { peerId: peer.id, local: { redis: store.redis, keys: store.keys }, remote: { redis: peer.redis, keys: peer.keys }, shape },
+        options,
+        (records) => this.deps.repair(peer.id, records),
+        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms) },
+      );
+      this.deps.metrics.observe(report);
+      peer.status = {
+        ...peer.status,
+        lastRoundAt: report.startedAt,
+        result: report.result,
+        keysRepaired: report.keysRepaired,
+        ...(report.error === undefined ? {} : { lastError: report.error }),
+      };
+      if (report.error === undefined) delete peer.status.lastError;
+      reports.push(report);
+    }
+    return reports;
+  }
+
+  private async collect(): Promise<CollectReport> {
+    const report = await collectTombstones(this.deps.store, this.peers, this.deps.now());
+    if (report.collected > 0) this.deps.metrics.tombstonesCollected.inc(report.collected);
+    for (const peer of this.peers) {
+      peer.status.tombstonesPending = report.pending[peer.id] ?? 0;
+      this.deps.metrics.tombstonesPending.set({ peer: peer.id }, peer.status.tombstonesPending);
+    }
+    return report;
+  }
+
+  /**
+   * Records that this node is alive in its own `dig:meta`. A heartbeat older than the last
+   * one this process wrote means the database was restored from a snapshot underneath the
+   * running node; the exchange that follows repairs it, and the event is reported.
+   */
+  private async heartbeat(): Promise<void> {
+    const { redis, keys } = this.deps.store;
+    const stored = await redis.hget(keys.digestMeta, 'heartbeatAt');
+    if (this.lastHeartbeat !== undefined && (stored === null || Number(stored) < this.lastHeartbeat)) {
+      this.deps.onError(new Error(`node ${keys.nodeId}: its Redis holds an older state than it wrote (restored from a snapshot?); anti-entropy is repairing it from the peers`));
+    }
+    this.lastHeartbeat = this.deps.now();
+    await redis.hset(keys.digestMeta, 'heartbeatAt', this.lastHeartbeat);
+  }
+
+  private pause(): Promise<void> {
+    const ms = this.deps.options.stepPauseMs;
+    return ms > 0 ? this.sleep(ms) : Promise.resolve();
+  }
+
+  /** A wait that `close()` cuts short, so closing never waits out a confirmation delay. */
+  private sleep(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakers.delete(wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.wakers.add(wake);
+    });
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private loop(_name: string, firstMs: number, everyMs: number, fn: () => Promise<void>): void {
+    const tick = (ms: number) => {
+      if (this.closed) return;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        fn()
+          .catch((error: unknown) => {
+            if (!this.closed) this.deps.onError(error);
+          })
+          .finally(() => tick(everyMs));
+      }, ms);
+      timer.unref();
+      this.timers.add(timer);
+    };
+    tick(firstMs);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Digest verification: the maintained digest checked against the records themselves.
+ *
+ * The digest is kept in the same MULTI as every write the node makes, so it drifts from
+ * the data only when something bypasses the node: a record edited or deleted in Redis by
+ * hand, a restore of only some keys, a bug. Like Riak's periodic tree rebuild, this pass
+ * recomputes each record's hash and corrects the digest where it disagrees; the next
+ * exchange then sees the difference and repairs the record from the peers (the record
+ * with the highest HLC wins, as always).
+ *
+ * Two sweeps: records → digest (changed or unknown records), digest → records (entries
+ * whose record is gone). Each correction runs under the store's in-process key lock, so
+ * no write or merge of that key interleaves with it.
+ */
+import { leafOf, recordHash, type DigestShape } from '../digest/digest.js';
+import { leafEntriesOf, queueDigestChanges } from '../store/digest-store.js';
+import type { RecordStore } from '../store/record-store.js';
+
+/** Corrects the digest from the records; resolves with the number of entries corrected. */
+export async function verifyDigest(store: RecordStore, shape: DigestShape, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
+  const { redis, keys } = store;
+  let fixes = 0;
+  let cursor = '0';
+  do {
+    const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keys.recordPattern(), 'COUNT', 500);
+    cursor = next;
+    if (redisKeys.length === 0) continue;
+    const userKeys = redisKeys.map((k) => keys.userKey(k));
+    const [raws, entries] = await Promise.all([redis.mget(...redisKeys), leafEntriesOf(redis, keys, shape, userKeys)]);
+    const suspects = userKeys.filter((key, i) => {
+      const raw = raws[i];
+      return (raw == null ? undefined : recordHash(key, raw)) !== entries.get(key);
+    });
+    fixes += await fix(store, shape, suspects);
+    await pause();
+  } while (cursor !== '0' && !isClosing());
+  for (let leaf = 0; leaf < shape.leaves && !isClosing(); leaf += 256) {
+    const pipeline = redis.pipeline();
+    for (let i = leaf; i < Math.min(leaf + 256, shape.leaves); i++) pipeline.hkeys(keys.digestLeaf(i));
+    const listed = ((await pipeline.exec()) ?? []).flatMap(([, v]) => (v ?? []) as string[]);
+    if (listed.length === 0) continue;
+    const raws = await redis.mget(...listed.map((k) => keys.record(k)));
+    fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
+    await pause();
+  }
+  return fixes;
+}
+
+/** Re-reads each suspect under its key lock and corrects its digest entry if it is still wrong. */
+async function fix(store: RecordStore, shape: DigestShape, suspects: readonly string[]): Promise<number> {
+  let fixes = 0;
+  for (const key of suspects) {
+    const redisKey = store.keys.record(key);
+    fixes += await store.withKeyLocks([redisKey], async () => {
+      const [raw, entry] = await Promise.all([store.redis.get(redisKey), store.redis.hget(store.keys.digestLeaf(leafOf(key, shape)), key)]);
+      const actual = raw === null ? undefined : recordHash(key, raw);
+      const recorded = entry === null ? undefined : Number(entry);
+      if (actual === recorded) return 0;
+      const multi = store.redis.multi();
+      queueDigestChanges(multi, store.keys, shape, [{ key, before: recorded, after: actual }]);
+      await multi.exec();
+      return 1;
+    });
+  }
+  return fixes;
+}

@@ -1,0 +1,208 @@
+/**
+ * Anti-entropy and safe tombstone collection on real Redis: replicas that drifted apart
+ * (hand edits, a node away for longer than the tombstone retention, a database restored
+ * from an older snapshot) find and repair the difference, and deleted or expired keys
+ * never come back.
+ */
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { ReplicaNode } from '../../src/node/replica-node.js';
+import { encodeRecord } from '../../src/record/record.js';
+import { waitForConvergence, type NodeOverrides } from '../support/cluster.js';
+import { useRedisHarness } from '../support/harness.js';
+import { waitFor } from '../support/wait.js';
+
+const h = useRedisHarness();
+
+/** Small digests and short intervals, so rounds, confirmations and collection happen within a test. */
+const FAST: NodeOverrides = {
+  digestLeaves: 256,
+  tombstoneRetentionMs: 500,
+  antiEntropy: { intervalMs: 250, confirmDelayMs: 100, collectIntervalMs: 150, verifyIntervalMs: 400, stepPauseMs: 0 },
+};
+
+function direct(h2: { defer(fn: () => unknown): void }, url: string): Redis {
+  const redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  h2.defer(() => redis.quit().catch(() => undefined));
+  return redis;
+}
+
+async function pendingFor(node: ReplicaNode, peer: string): Promise<number> {
+  const status = await node.status();
+  return status.peers.find((p) => p.id === peer)?.antiEntropy?.tombstonesPending ?? -1;
+}
+
+async function repairedOn(node: ReplicaNode): Promise<number> {
+  const metric = await node.metrics.registry.getSingleMetric('eventual_cache_anti_entropy_keys_repaired_total')?.get();
+  return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+}
+
+const keysOf = (n: number, label: string) => Array.from({ length: n }, (_, i) => `${label}-${i}`);
+
+describe('anti-entropy', () => {
+  describe('when a record is removed or altered directly in one Redis', () => {
+    it('should find it with the periodic check and repair it from the peers', async () => {
+      // t0  A: k-0..9 ──► converge on A, B, C
+      // t1  by hand in B's Redis: DEL k-1; k-2 := an older version (lower HLC, other value)
+      //     (the node does not see either change; its digest still says "equal")
+      // t2  verification rebuilds B's hashes ─► B's digest differs ─► exchange repairs k-1, k-2
+      const cluster = await h.cluster('ae-hand', ['A', 'B', 'C'], { common: FAST });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const keys = keysOf(10, 'k');
+      for (const key of keys) await A.put(key, { key });
+      await waitForConvergence(cluster.nodes, keys, { message: 'the writes to replicate' });
+
+      const redisB = direct(h, String(cluster.redisOf('B')));
+      await redisB.del(B.keys.record('k-1'));
+      const original = (await A.getRecord('k-2'))!;
+      const older = { ...original, hlc: original.hlc.replace(/^(\d{4})/, '2001'), valueJson: '"hand-edited"' };
+      await redisB.set(B.keys.record('k-2'), encodeRecord(older));
+
+      await waitForConvergence(cluster.nodes, keys, { message: 'anti-entropy to repair the hand-edited records on B', timeoutMs: 15_000 });
+      expect((await B.metrics.registry.getSingleMetric('eventual_cache_digest_fixes_total')?.get())?.values[0]?.value).toBeGreaterThanOrEqual(2);
+      expect(await repairedOn(B)).toBeGreaterThanOrEqual(2);
+      expect((await B.get('k-2'))?.value).toEqual({ key: 'k-2' });
+      expect(await B.get('k-1')).toBeDefined();
+    });
+  });
+
+  describe('when a node is away for longer than the tombstone retention', () => {
+    it('should keep the deleted keys deleted on every node and collect the tombstones only after it is back', async () => {
+      // t0  A: del-0..19 ──► converge on A, B, C
+      // t1  C stopped ✗
+      // t2  A deletes all 20; B has them at once; retention (500 ms) passes
+      //     A and B keep the 20 tombstones: C has not acknowledged them (pending for C: 20)
+      // t3  C restarted: its to-C jobs deliver the tombstones; C acknowledges
+      // t4  every node: the 20 keys read as absent, then the tombstones are collected everywhere
+      const cluster = await h.cluster('ae-outage', ['A', 'B', 'C'], { common: FAST });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const keys = keysOf(20, 'del');
+      for (const key of keys) await A.put(key, { key });
+      await waitForConvergence(cluster.nodes, keys, { message: 'the writes to replicate' });
+
+      await cluster.stop('C');
+      for (const key of keys) await A.delete(key);
+      await waitFor(async () => ({ done: (await pendingFor(A, 'C')) === 20 && (await pendingFor(B, 'C')) === 20, observed: [await pendingFor(A, 'C'), await pendingFor(B, 'C')] }), {
+        message: 'A and B to report 20 tombstones waiting for C',
+        timeoutMs: 10_000,
+      });
+      for (const key of keys) expect((await A.getRecord(key))?.deleted).toBe(true);
+      expect(await pendingFor(A, 'B')).toBe(0);
+
+      await cluster.start(['C']);
+      const C = cluster.node('C');
+      await waitFor(async () => (await Promise.all(keys.map((k) => C.get(k)))).every((r) => r === undefined), { message: 'C to drop the deleted keys', timeoutMs: 10_000 });
+      await waitFor(
+        async () => {
+          const left = await Promise.all(cluster.nodes.flatMap((n) => keys.map((k) => n.getRecord(k))));
+          return { done: left.every((r) => r === undefined), observed: left.filter(Boolean).length };
+        },
+        { message: 'every node to collect the 20 tombstones', timeoutMs: 15_000 },
+      );
+      // Several more rounds: nothing comes back.
+      await A.antiEntropyRound();
+      await C.antiEntropyRound();
+      for (const node of cluster.nodes) for (const key of keys) expect(await node.get(key)).toBeUndefined();
+    });
+
+    it('should not resurrect a key whose newer write expired while the node was away', async () => {
+      // t0  A: ttl-k = v1 (no TTL) ──► converge
+      // t1  C stopped ✗ (C holds v1)
+      // t2  A: ttl-k = v2 with ttlMs 200; v2 expires; retention passes; A keeps it for C
+      // t3  C restarted ──► gets v2 (expired), acknowledges ──► v2 collected everywhere
+      //     at no time does any node serve v1 again
+      const cluster = await h.cluster('ae-ttl', ['A', 'B', 'C'], { common: FAST });
+      const A = cluster.node('A');
+      await A.put('ttl-k', 'v1');
+      await waitForConvergence(cluster.nodes, ['ttl-k'], { message: 'v1 to replicate' });
+      await cluster.stop('C');
+      const v2 = await A.put('ttl-k', 'v2', { ttlMs: 200 });
+      await waitFor(async () => (await pendingFor(A, 'C')) === 1, { message: 'the expired v2 to wait for C', timeoutMs: 10_000 });
+      expect(await A.get('ttl-k')).toBeUndefined();
+
+      await cluster.start(['C']);
+      const C = cluster.node('C');
+      await waitFor(async () => (await C.getRecord('ttl-k'))?.hlc === v2.hlc || (await C.getRecord('ttl-k')) === undefined, { message: 'C to receive the expired v2', timeoutMs: 10_000 });
+      await waitFor(async () => (await Promise.all(cluster.nodes.map((n) => n.getRecord('ttl-k')))).every((r) => r === undefined), {
+        message: 'the expired record to be collected on every node',
+        timeoutMs: 15_000,
+      });
+      await A.antiEntropyRound();
+      for (const node of cluster.nodes) expect(await node.get('ttl-k')).toBeUndefined();
+    });
+  });
+
+  describe("when a node's Redis is restored from an older snapshot while the node runs", () => {
+    it('should converge again within a few intervals, deleted keys included', async () => {
+      // t0  A: snap-0..49 ──► converge;  B's Redis: SAVE (the snapshot)
+      // t1  A overwrites snap-0..39 and deletes snap-40..49 ──► converge
+      // t2  B's redis-server stopped and started from the snapshot (B's start marker is in it,
+      //     so no "wiped database" resync); node B keeps running
+      // t3  anti-entropy: B pulls the 40 newer values and the 10 tombstones
+      const server = await h.privateServer({ persistence: 'none' });
+      const cluster = await h.cluster('ae-snapshot', ['A', 'B'], { redis: { B: server.url(1) }, common: FAST });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const keys = keysOf(50, 'snap');
+      for (const key of keys) await A.put(key, { v: 1 });
+      await waitForConvergence(cluster.nodes, keys, { message: 'the first values to replicate' });
+      const admin = direct(h, server.url(1));
+      await admin.save();
+      await admin.quit();
+      for (const key of keys.slice(0, 40)) await A.put(key, { v: 2 });
+      for (const key of keys.slice(40)) await A.delete(key);
+      await waitForConvergence(cluster.nodes, keys, { message: 'the second values to replicate' });
+
+      const repairedBefore = await repairedOn(B);
+      await server.stop();
+      await server.resume();
+      await waitForConvergence(cluster.nodes, keys, { message: 'B to converge after the restore', timeoutMs: 20_000 });
+      // The snapshot really was older: anti-entropy (not the queues) changed all 50 records back.
+      expect((await repairedOn(B)) - repairedBefore).toBeGreaterThanOrEqual(50);
+      for (const key of keys.slice(40)) expect(await B.get(key)).toBeUndefined();
+      for (const key of keys.slice(0, 40)) expect((await B.get(key))?.value).toEqual({ v: 2 });
+    });
+  });
+
+  describe('when repairs run during live writes', () => {
+    it('should leave the highest-HLC write everywhere and lose no acknowledged write', async () => {
+      // A and B write 20 keys concurrently for a while; meanwhile records are deleted by
+      // hand from C's Redis, and rounds run every 250 ms on every node. At the end every
+      // node holds, for each key, the acknowledged write with the highest HLC.
+      const cluster = await h.cluster('ae-live', ['A', 'B', 'C'], { common: FAST });
+      const [A, B, C] = [cluster.node('A'), cluster.node('B'), cluster.node('C')];
+      const keys = keysOf(20, 'live');
+      const best = new Map<string, string>();
+      const redisC = direct(h, String(cluster.redisOf('C')));
+      const until = Date.now() + 1_500;
+      let i = 0;
+      while (Date.now() < until) {
+        const key = keys[i % keys.length] as string;
+        const writer = i % 2 === 0 ? A : B;
+        const rec = await writer.put(key, { i, by: writer.id });
+        if ((best.get(key) ?? '') < rec.hlc) best.set(key, rec.hlc);
+        if (i % 25 === 0) await redisC.del(C.keys.record(keys[(i * 7) % keys.length] as string));
+        i += 1;
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await waitForConvergence(cluster.nodes, keys, { message: 'replication and anti-entropy to converge', timeoutMs: 20_000 });
+      for (const key of keys) {
+        for (const node of cluster.nodes) expect((await node.getRecord(key))?.hlc, `${node.id} ${key}`).toBe(best.get(key));
+      }
+    });
+  });
+
+  describe('.antiEntropyRound', () => {
+    it('should report an equal round for equal replicas, reading only a few bytes', async () => {
+      const cluster = await h.cluster('ae-equal', ['A', 'B'], { common: { ...FAST, antiEntropy: { ...FAST.antiEntropy, intervalMs: 60_000 } } });
+      const A = cluster.node('A');
+      const keys = keysOf(30, 'eq');
+      for (const key of keys) await A.put(key, key);
+      await waitForConvergence(cluster.nodes, keys, { message: 'the writes to replicate' });
+      const [report] = await A.antiEntropyRound();
+      expect(report).toMatchObject({ peer: 'B', result: 'equal', differingKeys: 0, keysRepaired: 0 });
+      expect(report!.bytesRead).toBeLessThan(100);
+      const status = await A.status();
+      expect(status.peers[0]?.antiEntropy).toMatchObject({ result: 'equal', keysRepaired: 0 });
+    });
+  });
+});

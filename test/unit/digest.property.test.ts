@@ -1,0 +1,143 @@
+/**
+ * The digest's arithmetic and the exchange's diff, on in-memory digests (no Redis).
+ *
+ * Main property: two stores that share a history and then diverge at random (changed,
+ * added and removed keys on either side) are equal after one exchange in each direction —
+ * A pulls what differs from B, then B from A — and equal to the merge of the two.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatTimestamp } from '../../src/clock/timestamp.js';
+import { digestShape, leafOf, nodeField, planUpdate, recordHash, differingKeys, type DigestShape } from '../../src/digest/digest.js';
+import { diffDigests } from '../../src/digest/diff.js';
+import { MemoryDigest } from '../../src/digest/memory-digest.js';
+import { merge } from '../../src/record/merge.js';
+import { encodeRecord, type CacheRecord } from '../../src/record/record.js';
+import { timestampArb } from './support/arbitraries.js';
+
+const keyArb = fc.oneof(fc.constantFrom('a', 'b', 'user:1', 'x/y', ''), fc.string({ minLength: 1, maxLength: 12 }));
+
+const recordArb = (key: string): fc.Arbitrary<CacheRecord> =>
+  fc.record({ ts: timestampArb, deleted: fc.boolean(), value: fc.integer(), n: fc.integer({ min: 1, max: 5 }), ttl: fc.option(fc.nat(), { nil: undefined }) }).map(({ ts, deleted, value, n, ttl }) => {
+    const version = { [ts.nodeId]: n };
+    const r: CacheRecord = { key, hlc: formatTimestamp(ts), origin: ts.nodeId, version, written: version, deleted, ...(deleted ? {} : { valueJson: String(value) }), ...(ttl === undefined ? {} : { expiresAt: ttl }) };
+    return r;
+  });
+
+const storeArb = fc.uniqueArray(keyArb, { maxLength: 40 }).chain((keys) =>
+  fc.tuple(...keys.map((k) => recordArb(k))).map((records) => new Map(records.map((r) => [r.key, r]))),
+);
+
+function digestOf(store: Map<string, CacheRecord>, shape: DigestShape): MemoryDigest {
+  const d = new MemoryDigest(shape);
+  for (const r of store.values()) d.set(r.key, recordHash(r.key, encodeRecord(r)));
+  return d;
+}
+
+/** One direction of an exchange: `into` pulls every differing key `from` holds, through the pure merge. */
+async function pull(into: Map<string, CacheRecord>, intoDigest: MemoryDigest, from: Map<string, CacheRecord>, fromDigest: MemoryDigest, shape: DigestShape) {
+  const diff = await diffDigests(intoDigest, fromDigest, shape, { leavesPerStep: 3 });
+  for (const key of diff.keys) {
+    const incoming = from.get(key);
+    if (!incoming) continue;
+    const result = merge(into.get(key), incoming);
+    into.set(key, result.record);
+    intoDigest.set(key, recordHash(key, encodeRecord(result.record)));
+  }
+  return diff;
+}
+
+describe('digest', () => {
+  describe('digestShape', () => {
+    it('should accept powers of 16 and reject anything else', () => {
+      expect(digestShape(16)).toEqual({ leaves: 16, depth: 1 });
+      expect(digestShape(65_536)).toEqual({ leaves: 65_536, depth: 4 });
+      for (const bad of [0, 1, 15, 32, 100, 16 ** 7, 1.5]) expect(() => digestShape(bad)).toThrow(RangeError);
+    });
+  });
+
+  describe('recordHash', () => {
+    it('should be a non-zero 40-bit integer that changes with any byte of the record', () => {
+      fc.assert(
+        fc.property(keyArb, fc.string(), fc.string(), (key, a, b) => {
+          const h = recordHash(key, a);
+          expect(Number.isSafeInteger(h) && h > 0 && h < 2 ** 40).toBe(true);
+          if (a !== b) expect(recordHash(key, b)).not.toBe(h); // collisions are ~2^-40
+        }),
+      );
+    });
+  });
+
+  describe('planUpdate', () => {
+    it('should give the same node sums as applying the changes one by one', () => {
+      const shape = digestShape(256);
+      fc.assert(
+        fc.property(fc.array(fc.tuple(keyArb, fc.option(fc.integer({ min: 1, max: 2 ** 40 - 1 }), { nil: undefined })), { maxLength: 30 }), (sets) => {
+          const model = new MemoryDigest(shape);
+          const sums = new Map<string, bigint>();
+          const changes = sets.map(([key, after]) => {
+            const change = { key, before: model.hashOf(key), after };
+            model.apply(change);
+            return change;
+          });
+          // Changes of one batch to the same key chain (before = previous after), as in a transaction.
+          for (const [field, delta] of planUpdate(changes, shape).increments) sums.set(field, (sums.get(field) ?? 0n) + BigInt(delta));
+          const fields = [nodeField(0, 0), ...Array.from({ length: 16 }, (_, i) => nodeField(1, i)), ...Array.from({ length: 256 }, (_, i) => nodeField(2, i))];
+          expect(fields.map((f) => { const s = sums.get(f); return s === undefined || s === 0n ? null : s.toString(); })).toEqual(model.sumsNow(fields));
+        }),
+      );
+    });
+  });
+
+  describe('differingKeys', () => {
+    it('should list keys with different hashes and keys on one side only', () => {
+      const a = new Map([['x', 1], ['y', 2], ['z', 3]]);
+      const b = new Map([['x', 1], ['y', 5], ['w', 4]]);
+      expect(differingKeys(a, b).sort()).toEqual(['w', 'y', 'z']);
+    });
+  });
+
+  describe('when two random stores diverged', () => {
+    it('should make them equal, and equal to their merge, after one exchange each way', async () => {
+      await fc.assert(
+        fc.asyncProperty(storeArb, storeArb, storeArb, fc.constantFrom(16, 256, 4096), async (base, changesA, changesB, leaves) => {
+          const shape = digestShape(leaves);
+          const a = new Map([...base, ...changesA]);
+          const b = new Map([...base, ...changesB]);
+          for (const k of [...changesB.keys()].slice(0, 3)) a.delete(k);
+          const expected = new Map<string, string>();
+          for (const key of new Set([...a.keys(), ...b.keys()])) {
+            const ra = a.get(key);
+            const rb = b.get(key);
+            const merged = ra && rb ? merge(ra, rb).record : (ra ?? rb) as CacheRecord;
+            expected.set(key, encodeRecord(merged));
+          }
+          const da = digestOf(a, shape);
+          const db = digestOf(b, shape);
+          await pull(a, da, b, db, shape);
+          await pull(b, db, a, da, shape);
+          const enc = (m: Map<string, CacheRecord>) => new Map([...m].map(([k, r]) => [k, encodeRecord(r)]));
+          expect(enc(a)).toEqual(expected);
+          expect(enc(b)).toEqual(expected);
+          expect(da.sumsNow([nodeField(0, 0)])).toEqual(db.sumsNow([nodeField(0, 0)]));
+          expect((await diffDigests(da, db, shape, { leavesPerStep: 8 })).keys).toEqual([]);
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it('should read only the differing leaves', async () => {
+      const shape = digestShape(4096);
+      const a = new MemoryDigest(shape);
+      const b = new MemoryDigest(shape);
+      for (let i = 0; i < 5_000; i++) {
+        a.set(`k${i}`, i + 1);
+        b.set(`k${i}`, i + 1);
+      }
+      b.set('k42', 7);
+      const diff = await diffDigests(a, b, shape, { leavesPerStep: 16 });
+      expect(diff.keys).toEqual(['k42']);
+      expect(diff.leaves).toEqual([leafOf('k42', shape)]);
+    });
+  });
+});
