@@ -93,6 +93,8 @@ export interface OutboxEntry {
   readonly keys: string[];
   /** Real time (ms since the epoch, no clock offset) at which the batch committed. */
   readonly committedAt: number;
+  /** Set when the entry is for one peer only (keys the relay re-queued for it). */
+  readonly peer?: string;
 }
 
 interface PendingWrite {
@@ -345,8 +347,15 @@ export class RecordStore {
     return rows.map(([id, fields]) => {
       const f = new Map<string, string>();
       for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
-      return { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
+      const entry = { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
+      const peer = f.get('p');
+      return peer === undefined ? entry : { ...entry, peer };
     });
+  }
+
+  /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
+  async requeueOutbox(peer: string, keys: readonly string[], committedAt: number): Promise<void> {
+    if (keys.length > 0) await this.guard(() => this.redis.xadd(this.keys.outbox, '*', 't', String(committedAt), 'k', JSON.stringify(keys), 'p', peer));
   }
 
   /** Removes outbox entries whose keys are now in every peer's queue. */
