@@ -9,5 +9,7 @@ import { localWriteScenario } from './local-write.js';
 import { memoryScenario } from './memory.js';
 import { scaleScenario } from './scale.js';
 import { replicatedThroughputScenario } from './replicated-throughput.js';
+import { sustainedScenario } from './sustained.js';
+import { outageScenario } from './outage.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario];

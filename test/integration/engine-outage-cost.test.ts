@@ -52,7 +52,6 @@ describe('ReplicaNode', () => {
       B.on('replicated', (e) => merges.set(e.record.key, (merges.get(e.record.key) ?? 0) + 1));
 
       await server.stop();
-      
       const acked = new Map<string, string>();
       let next = 0;
       await Promise.all(
