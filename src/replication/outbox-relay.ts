@@ -59,7 +59,8 @@ export const REPLICATION_JOB_NAME = 'replicate';
 export const UNLIMITED_ATTEMPTS = 2_147_483_647;
 
 export interface RelayHooks {
-  onEnqueued(peer: string, keys: number, coalesced: number): void;
+  /** `jobs` jobs carrying `keys` keys were added for `peer`; `coalesced` keys rode in jobs already pending. */
+  onEnqueued(peer: string, keys: number, coalesced: number, jobs: number): void;
   onError(error: unknown): void;
 }
 
@@ -232,7 +233,7 @@ export class OutboxRelay {
     const fresh = await tracked.withoutPending(queue, keys);
     const coalesced = keys.length - fresh.length;
     if (fresh.length === 0) {
-      this.hooks.onEnqueued(peer, 0, coalesced);
+      this.hooks.onEnqueued(peer, 0, coalesced, 0);
       return;
     }
     const now = Date.now();
@@ -241,7 +242,7 @@ export class OutboxRelay {
     const chunks: string[][] = [];
     for (let i = 0; i < fresh.length; i += this.opts.maxKeysPerJob) chunks.push(fresh.slice(i, i + this.opts.maxKeysPerJob));
     const jobs = await queue.addBulk(chunks.map((chunk) => ({ name: REPLICATION_JOB_NAME, data: { origin: this.origin, keys: chunk, committedAt }, opts })));
-    this.hooks.onEnqueued(peer, fresh.length, coalesced);
+    this.hooks.onEnqueued(peer, fresh.length, coalesced, jobs.length);
     for (const job of jobs) {
       if (!job.id) continue;
       tracked.add({ id: job.id, keys: job.data.keys, dueAt: now + delay });

@@ -17,6 +17,8 @@ describe('decodeStored', () => {
     ['garbage', 'definitely not a record'],
     ['an unknown format', '9|2026-01-01T00:00:00.000Z/000000/B|B:1||||v|1'],
     ['a bad flag', `1|${formatTimestamp({ wallMs: T0, logical: 0, nodeId: 'B' })}|B:1|||x|1`],
+    ['an HLC on a day that does not exist', '1|2026-02-30T00:00:00.000Z/000000/B|B:1||||v|1'],
+    ['a value that is not JSON', '1|2026-02-03T00:00:00.000Z/000000/B|B:1||||v|{"broken'],
   ])('should report %s as undecodable, keeping the raw bytes', (_label, raw) => {
     const { bad } = decodeStored('k', 'ec:A:rec:k', raw);
     expect(bad).toMatchObject({ key: 'k', redisKey: 'ec:A:rec:k', reason: 'undecodable', raw });
