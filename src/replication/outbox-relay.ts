@@ -45,6 +45,8 @@ const MAX_OUTBOX_READ = 2_000;
  * unlimited, so without a bound a job retried through a long outage grows without end.
  */
 export const STACK_TRACE_LIMIT = 1;
+/** Log lines kept per job (a receiver logs each unusable record it skipped). */
+const KEEP_JOB_LOGS = 100;
 /**
  * Overdue, unstarted jobs of one peer (it is down, or its workers are stopped) are folded
  * into full jobs once at least this many hold fewer than half a job's keys each: a peer
@@ -101,6 +103,8 @@ export class OutboxRelay {
           removeOnComplete: { count: options.keepCompletedJobs },
           removeOnFail: false,
           stackTraceLimit: STACK_TRACE_LIMIT,
+          // Receivers log the keys they skipped as unusable; a retried job must not pile them up.
+          keepLogs: KEEP_JOB_LOGS,
         },
       });
       queue.on('error', (error) => hooks.onError(error));
