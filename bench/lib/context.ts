@@ -35,6 +35,13 @@ export interface BenchSizes {
   scale: { nodeCounts: number[]; writes: number; preload: [small: number, large: number] };
   /** Anti-entropy: store sizes compared, differing-key counts repaired, passes timed for idle CPU. */
   antiEntropy: { small: number; large: number; diffs: number[]; equalRuns: number; idlePasses: number };
+  /** Scenario 8: closed-loop writes on one node of three, per concurrency. */
+  sustained: { durationMs: number; concurrencies: number[]; delayMs: number };
+  /**
+   * Scenario 9: a peer down while `writes` go to `hotKeys` hot keys and `distinctKeys`
+   * distinct keys; then a peer catching up on `catchUpKeys` pending distinct keys.
+   */
+  outage: { writes: number; hotKeys: number; distinctKeys: number; catchUpKeys: number };
   /** Longest a replicated run may take to converge after its writes finished. */
   convergeTimeoutMs: number;
   /** Longest a whole scenario may take. */
@@ -52,6 +59,8 @@ export const SIZES: Record<Profile, BenchSizes> = {
     memory: { keys: 20_000, valueBytes: 100 },
     scale: { nodeCounts: [3, 5, 7], writes: 10_000, preload: [10_000, 1_000_000] },
     antiEntropy: { small: 10_000, large: 1_000_000, diffs: [1, 100, 10_000], equalRuns: 9, idlePasses: 10 },
+    sustained: { durationMs: 10_000, concurrencies: [1, 4, 64], delayMs: 50 },
+    outage: { writes: 50_000, hotKeys: 10, distinctKeys: 5_000, catchUpKeys: 100_000 },
     convergeTimeoutMs: 120_000,
     scenarioTimeoutMs: 600_000,
   },
@@ -65,6 +74,8 @@ export const SIZES: Record<Profile, BenchSizes> = {
     memory: { keys: 2_000, valueBytes: 100 },
     scale: { nodeCounts: [3, 5, 7], writes: 1_000, preload: [10_000, 100_000] },
     antiEntropy: { small: 10_000, large: 100_000, diffs: [1, 100, 1_000], equalRuns: 5, idlePasses: 5 },
+    sustained: { durationMs: 1_000, concurrencies: [1, 4, 64], delayMs: 50 },
+    outage: { writes: 5_000, hotKeys: 10, distinctKeys: 500, catchUpKeys: 5_000 },
     convergeTimeoutMs: 30_000,
     scenarioTimeoutMs: 90_000,
   },
@@ -78,6 +89,8 @@ export const SIZES: Record<Profile, BenchSizes> = {
     memory: { keys: 300, valueBytes: 100 },
     scale: { nodeCounts: [3, 5], writes: 300, preload: [1_000, 5_000] },
     antiEntropy: { small: 1_000, large: 5_000, diffs: [1, 100], equalRuns: 3, idlePasses: 2 },
+    sustained: { durationMs: 500, concurrencies: [4], delayMs: 50 },
+    outage: { writes: 1_000, hotKeys: 4, distinctKeys: 100, catchUpKeys: 1_000 },
     convergeTimeoutMs: 20_000,
     scenarioTimeoutMs: 60_000,
   },

@@ -16,7 +16,9 @@ export type Target =
   /** `ours / baseline` must lie in `[min, max]` ("flat ±20%"). */
   | { readonly kind: 'ratio-between'; readonly min: number; readonly max: number }
   /** `ours` itself must be at most `max` (in the row's unit), e.g. "p99 ≤ 2 ms". */
-  | { readonly kind: 'max-value'; readonly max: number };
+  | { readonly kind: 'max-value'; readonly max: number }
+  /** `ours` itself must be at least `min` (in the row's unit), e.g. "keeps up: ≥ 1.0×". */
+  | { readonly kind: 'min-value'; readonly min: number };
 
 /** One line of the results table and of `latest.json`. */
 export interface ResultRow {
@@ -45,6 +47,8 @@ export function describeTarget(target: Target, unit: string): string {
       return `${target.min}–${target.max}× baseline`;
     case 'max-value':
       return `≤ ${target.max} ${unit}`;
+    case 'min-value':
+      return `≥ ${target.min} ${unit}`;
   }
 }
 
@@ -58,6 +62,8 @@ function isMet(target: Target, ours: number, ratio: number | null): boolean {
       return ratio !== null && ratio >= target.min && ratio <= target.max;
     case 'max-value':
       return ours <= target.max;
+    case 'min-value':
+      return ours >= target.min;
   }
 }
 

@@ -10,5 +10,7 @@ import { memoryScenario } from './memory.js';
 import { scaleScenario } from './scale.js';
 import { antiEntropyScenario } from './anti-entropy.js';
 import { replicatedThroughputScenario } from './replicated-throughput.js';
+import { sustainedScenario } from './sustained.js';
+import { outageScenario } from './outage.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario, antiEntropyScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario, antiEntropyScenario];

@@ -3,6 +3,7 @@
  * in one process, and wires the nodes' events to the log.
  */
 import type { Logger } from 'pino';
+import { BadRecordError } from '../errors/index.js';
 import { startNodeServer, type NodeServer } from '../http/server.js';
 import type { ReplicaNode } from '../node/replica-node.js';
 import { toNodeOptions, type ClusterConfig } from './config.js';
@@ -63,6 +64,10 @@ function watch(node: ReplicaNode, logger: Logger, quietMs = 10_000): void {
   node.on('drift', (d) => logger.warn({ from: d.from, aheadMs: d.aheadMs }, 'remote clock ahead of maxDriftMs'));
   const lastLogged = new Map<string, number>();
   node.on('error', (error) => {
+    if (error instanceof BadRecordError) {
+      logger.error({ key: error.key, redisKey: error.redisKey, reason: error.reason, where: error.where }, error.message);
+      return;
+    }
     const now = Date.now();
     if ((lastLogged.get(error.message) ?? 0) + quietMs > now) return;
     if (lastLogged.size > 100) lastLogged.clear();

@@ -85,8 +85,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       this.queueConnection,
       o.replication,
       {
-        onEnqueued: (peer, keys, coalesced) => {
-          if (keys > 0) this.metrics.replicationJobs.inc({ peer });
+        onEnqueued: (peer, keys, coalesced, jobs) => {
+          if (jobs > 0) this.metrics.replicationJobs.inc({ peer }, jobs);
           this.metrics.replicationKeys.inc({ peer, kind: 'enqueued' }, keys);
           if (coalesced > 0) this.metrics.replicationKeys.inc({ peer, kind: 'coalesced' }, coalesced);
         },

@@ -45,12 +45,24 @@ const MAX_OUTBOX_READ = 2_000;
  * unlimited, so without a bound a job retried through a long outage grows without end.
  */
 export const STACK_TRACE_LIMIT = 1;
+/** Log lines kept per job (a receiver logs each unusable record it skipped). */
+const KEEP_JOB_LOGS = 100;
+/**
+ * Overdue, unstarted jobs of one peer (it is down, or its workers are stopped) are folded
+ * into full jobs once at least this many hold fewer than half a job's keys each: a peer
+ * that is away then costs about one job per `maxKeysPerJob` distinct keys, however small
+ * the jobs were that a steady trickle of writes produced.
+ */
+const COMPACT_MIN_JOBS = 4;
+/** How long past its due time a job must wait before it counts as overdue. */
+const OVERDUE_GRACE_MS = 1_000;
 export const REPLICATION_JOB_NAME = 'replicate';
 /** BullMQ's attempts field must be finite; this is "never give up" in practice (2^31 - 1 tries). */
 export const UNLIMITED_ATTEMPTS = 2_147_483_647;
 
 export interface RelayHooks {
-  onEnqueued(peer: string, keys: number, coalesced: number): void;
+  /** `jobs` jobs carrying `keys` keys were added for `peer`; `coalesced` keys rode in jobs already pending. */
+  onEnqueued(peer: string, keys: number, coalesced: number, jobs: number): void;
   onError(error: unknown): void;
 }
 
@@ -70,6 +82,8 @@ export class OutboxRelay {
   /** When this node last committed a write (ms). */
   private lastWriteAt = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** The sweep asks the next pass to prune and compact the remembered jobs. */
+  private pruneDue = false;
   private closed = false;
 
   constructor(store: RecordStore, peers: readonly string[], connection: Redis, options: ReplicationOptions, hooks: RelayHooks) {
@@ -89,6 +103,8 @@ export class OutboxRelay {
           removeOnComplete: { count: options.keepCompletedJobs },
           removeOnFail: false,
           stackTraceLimit: STACK_TRACE_LIMIT,
+          // Receivers log the keys they skipped as unusable; a retried job must not pile them up.
+          keepLogs: KEEP_JOB_LOGS,
         },
       });
       queue.on('error', (error) => hooks.onError(error));
@@ -100,8 +116,8 @@ export class OutboxRelay {
   /** Starts the periodic sweep and drains whatever a previous run left in the outbox. */
   start(): void {
     this.sweepTimer = setInterval(() => {
+      this.pruneDue = true;
       this.notify(0);
-      void this.prune();
     }, this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
     void this.run(true);
@@ -163,6 +179,12 @@ export class OutboxRelay {
           const round = await this.flushOnce();
           if (round.entries === 0 || (!drain && !round.more)) break;
         }
+        // Inside the pass, never beside a round: a round's coalescing decision must not
+        // race with compaction removing the job it coalesced into.
+        if (this.pruneDue && !this.closed) {
+          this.pruneDue = false;
+          await this.prune();
+        }
       } catch (error) {
         this.hooks.onError(error);
       } finally {
@@ -195,11 +217,16 @@ export class OutboxRelay {
     const read = await this.store.readOutbox(readCount);
     if (read.length === 0) return { entries: 0, more: false };
     const entries = takeUpToKeys(read, maxKeys);
-    const keys = uniqueKeys(entries);
     // Every job of the round is due `delayMs` after the round's oldest write: never late.
     let committedAt = Infinity;
     for (const e of entries) committedAt = Math.min(committedAt, e.committedAt);
-    await Promise.all([...this.queues.keys()].map((peer) => this.enqueue(peer, keys, committedAt)));
+    const all = entries.every((e) => e.peer === undefined) ? uniqueKeys(entries) : undefined;
+    await Promise.all(
+      [...this.queues.keys()].map((peer) => {
+        const keys = all ?? uniqueKeys(entries.filter((e) => e.peer === undefined || e.peer === peer));
+        return keys.length > 0 ? this.enqueue(peer, keys, committedAt) : Promise.resolve();
+      }),
+    );
     await this.store.ackOutbox(entries.map((e) => e.id));
     return { entries: entries.length, more: entries.length < read.length || read.length === readCount };
   }
@@ -210,7 +237,7 @@ export class OutboxRelay {
     const fresh = await tracked.withoutPending(queue, keys);
     const coalesced = keys.length - fresh.length;
     if (fresh.length === 0) {
-      this.hooks.onEnqueued(peer, 0, coalesced);
+      this.hooks.onEnqueued(peer, 0, coalesced, 0);
       return;
     }
     const now = Date.now();
@@ -219,21 +246,44 @@ export class OutboxRelay {
     const chunks: string[][] = [];
     for (let i = 0; i < fresh.length; i += this.opts.maxKeysPerJob) chunks.push(fresh.slice(i, i + this.opts.maxKeysPerJob));
     const jobs = await queue.addBulk(chunks.map((chunk) => ({ name: REPLICATION_JOB_NAME, data: { origin: this.origin, keys: chunk, committedAt }, opts })));
-    this.hooks.onEnqueued(peer, fresh.length, coalesced);
+    this.hooks.onEnqueued(peer, fresh.length, coalesced, jobs.length);
     for (const job of jobs) {
       if (!job.id) continue;
-      tracked.add({ id: job.id, keys: job.data.keys });
+      tracked.add({ id: job.id, keys: job.data.keys, dueAt: now + delay });
       if (delay > 0 && this.opts.promptPromotion) this.promoteAt(job, delay);
     }
   }
 
-  /** Forgets finished jobs so the coalescing memory stays bounded by the keys pending. */
+  /**
+   * Forgets finished jobs so the coalescing memory stays bounded by the keys pending, and
+   * folds a peer's overdue small jobs into full ones (see {@link COMPACT_MIN_JOBS}).
+   */
   private async prune(): Promise<void> {
     try {
-      await Promise.all([...this.queues].map(([peer, queue]) => (this.tracked.get(peer) as PendingJobs).prune(queue)));
+      await Promise.all([...this.queues].map(([peer, queue]) => this.pruneOne(peer, queue)));
     } catch (error) {
       this.hooks.onError(error);
     }
+  }
+
+  private async pruneOne(peer: string, queue: Queue<ReplicationJobData>): Promise<void> {
+    const tracked = this.tracked.get(peer) as PendingJobs;
+    const overdue = await tracked.prune(queue, OVERDUE_GRACE_MS);
+    const small = overdue.filter((job) => job.keys.length < this.opts.maxKeysPerJob / 2);
+    if (small.length < COMPACT_MIN_JOBS || this.closed) return;
+    // The keys go back to the outbox first (durable), then the small jobs are removed, and
+    // the next round enqueues the keys in full jobs through the ordinary coalescing path. A
+    // small job that started meanwhile cannot be removed (BullMQ refuses while it is
+    // locked) and simply runs. A crash in between costs a duplicate merge, never a write.
+    const keys = [...new Set(small.flatMap((job) => job.keys))];
+    const committedAt = Math.min(...(await Promise.all(small.map(async (job) => (await queue.getJob(job.id))?.data.committedAt ?? Date.now()))));
+    await this.store.requeueOutbox(peer, keys, committedAt);
+    await Promise.all(
+      small.map(async (job) => {
+        if ((await queue.remove(job.id)) === 1) tracked.forget(job);
+      }),
+    );
+    this.pendingWrites += keys.length;
   }
 
   /** Jobs and distinct keys the relay remembers per peer (for tests and benchmarks). */

@@ -16,10 +16,22 @@ import type { Queue } from 'bullmq';
 const NOT_STARTED = new Set(['delayed', 'waiting', 'prioritized', 'waiting-children']);
 /** States after which the job will never read the records again. */
 const FINISHED = new Set(['completed', 'failed', 'unknown']);
+/**
+ * Unfinished jobs a key may be in. A write to a key whose only jobs are running needs a new
+ * job (they may have read the key before the write); once a key is in two running jobs the
+ * relay waits for one of them to settle instead (a failed attempt returns it to `delayed`,
+ * ready to coalesce into), so a key costs a peer at most two merges, however long it is down.
+ */
+export const MAX_JOBS_PER_KEY = 2;
+/** Longest wait for a running job to settle before a new job is added anyway (a job whose worker died stays active until BullMQ's stall check). */
+const SETTLE_WAIT_MS = 1_000;
+const SETTLE_POLL_MS = 5;
 
 export interface TrackedJob {
   readonly id: string;
   readonly keys: readonly string[];
+  /** When the job was due (ms since the epoch). */
+  readonly dueAt: number;
 }
 
 export class PendingJobs {
@@ -54,26 +66,55 @@ export class PendingJobs {
    * if it starts right after the answer. Finished jobs are forgotten on the way.
    */
   async withoutPending(queue: Queue, keys: readonly string[]): Promise<string[]> {
-    const candidates = new Set<TrackedJob>();
-    for (const k of keys) for (const job of this.byKey.get(k) ?? []) candidates.add(job);
-    if (candidates.size === 0) return [...keys];
-    const states = await jobStates(queue, [...candidates]);
+    const deadline = Date.now() + SETTLE_WAIT_MS;
+    const covered = new Set<string>();
+    for (let todo: readonly string[] = keys; ; ) {
+      const open = await this.unstarted(queue, todo);
+      const saturated: string[] = [];
+      for (const k of todo) {
+        const jobs = this.byKey.get(k) ?? [];
+        if (jobs.some((job) => open.has(job))) covered.add(k);
+        else if (jobs.length >= MAX_JOBS_PER_KEY) saturated.push(k);
+      }
+      // Keys already in the most running jobs allowed: wait for one to settle, then look again.
+      if (saturated.length === 0 || Date.now() >= deadline) break;
+      todo = saturated;
+      await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+    }
+    return keys.filter((k) => !covered.has(k));
+  }
+
+  /** The remembered jobs holding any of `keys` that have not started; finished ones are forgotten. */
+  private async unstarted(queue: Queue, keys: readonly string[]): Promise<Set<TrackedJob>> {
+    const jobs = new Set<TrackedJob>();
+    for (const k of keys) for (const job of this.byKey.get(k) ?? []) jobs.add(job);
     const open = new Set<TrackedJob>();
-    for (const [job, state] of states) {
+    if (jobs.size === 0) return open;
+    for (const [job, state] of await jobStates(queue, [...jobs])) {
       if (NOT_STARTED.has(state)) open.add(job);
       else if (FINISHED.has(state)) this.forget(job);
     }
-    return keys.filter((k) => !(this.byKey.get(k) ?? []).some((job) => open.has(job)));
+    return open;
   }
 
-  /** Forgets every remembered job that has finished; run periodically to bound memory. */
-  async prune(queue: Queue): Promise<void> {
-    if (this.jobs.size === 0) return;
-    const states = await jobStates(queue, [...this.jobs.values()]);
-    for (const [job, state] of states) if (FINISHED.has(state)) this.forget(job);
+  /**
+   * Forgets every remembered job that has finished; run periodically to bound memory.
+   * Returns the jobs that are overdue (due more than `graceMs` ago) and still not started:
+   * the peer is not taking them, so the relay may fold them into fewer, fuller jobs.
+   */
+  async prune(queue: Queue, graceMs: number): Promise<TrackedJob[]> {
+    if (this.jobs.size === 0) return [];
+    const overdue: TrackedJob[] = [];
+    const cutoff = Date.now() - graceMs;
+    for (const [job, state] of await jobStates(queue, [...this.jobs.values()])) {
+      if (FINISHED.has(state)) this.forget(job);
+      else if (NOT_STARTED.has(state) && job.dueAt < cutoff) overdue.push(job);
+    }
+    return overdue;
   }
 
-  private forget(job: TrackedJob): void {
+  /** Forgets a job (it finished, or it was removed after its keys moved to another job). */
+  forget(job: TrackedJob): void {
     if (!this.jobs.delete(job.id)) return;
     for (const k of job.keys) {
       const list = this.byKey.get(k);

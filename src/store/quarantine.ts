@@ -1,7 +1,7 @@
 /**
  * Unusable records, kept local to their key.
  *
- * A stored record is unusable when its bytes do not decode, or when its HLC is past the
+ * A stored record is unusable when its bytes do not decode (its value included), or when its HLC is past the
  * record horizon (`MAX_RECORD_WALL_MS`, e.g. the format's ceiling
  * `9999-12-31T23:59:59.999Z/999999/B`, which no write could ever follow). Every path that
  * reads records decodes them one key at a time through {@link decodeStored}, so such a
@@ -68,7 +68,16 @@ export function decodeStored(key: string, redisKey: string, raw: string): Decode
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
     return { bad: { key, redisKey, reason: 'undecodable', detail: cause, raw } };
   }
-  if (wallMsOf(record.hlc) > MAX_RECORD_WALL_MS) {
+  const wallMs = wallMsOf(record.hlc);
+  // The shape check lets through dates that do not exist (Date.parse rolls 02-30 into
+  // March); only the canonical spelling keeps string order equal to timestamp order.
+  if (!Number.isFinite(wallMs) || new Date(wallMs).toISOString() !== record.hlc.slice(0, 24)) {
+    return { bad: { key, redisKey, reason: 'undecodable', detail: `HLC ${record.hlc} is not canonical`, raw } };
+  }
+  if (record.valueJson !== undefined && !isJson(record.valueJson)) {
+    return { bad: { key, redisKey, reason: 'undecodable', detail: 'the value is not JSON', raw } };
+  }
+  if (wallMs > MAX_RECORD_WALL_MS) {
     return { bad: { key, redisKey, reason: 'hlc-out-of-range', detail: `HLC ${record.hlc} is past the record horizon 9998-12-31T23:59:59.999Z`, raw } };
   }
   return { record };
@@ -124,6 +133,16 @@ export async function listBadRecords(redis: Redis, keys: KeyBuilder, limit: numb
   const end = Math.max(0, limit - 1);
   const [q, p] = await Promise.all([redis.lrange(keys.quarantine, 0, end), redis.lrange(keys.poison, 0, end)]);
   return { quarantined: q.map((r) => JSON.parse(r) as BadRecordEntry), poisoned: p.map((r) => JSON.parse(r) as BadRecordEntry) };
+}
+
+/** Values stay JSON text through merges; one parse here keeps a broken one from failing reads later. */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function entryOf(b: BadRecord, nowMs: number): BadRecordEntry {

@@ -24,6 +24,9 @@ import { optimisticTransaction, type TransactionHooks, type TransactionPlan } fr
 import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
 import { queueDigestChanges, queueRecordWrites, rebuildDigest, type RecordWriteContext } from './digest-store.js';
 import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
+import { readRecords, scanRecords } from './record-reads.js';
+
+export { readRecords, scanRecords } from './record-reads.js';
 
 export interface StoreHooks extends TransactionHooks {
   /** An unusable record of this store was moved to the quarantine list (the key is writable again). */
@@ -105,6 +108,8 @@ export interface OutboxEntry {
   readonly keys: string[];
   /** Real time (ms since the epoch, no clock offset) at which the batch committed. */
   readonly committedAt: number;
+  /** Set when the entry is for one peer only (keys the relay re-queued for it). */
+  readonly peer?: string;
 }
 
 interface PendingWrite {
@@ -395,8 +400,15 @@ export class RecordStore {
     return rows.map(([id, fields]) => {
       const f = new Map<string, string>();
       for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
-      return { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
+      const entry = { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
+      const peer = f.get('p');
+      return peer === undefined ? entry : { ...entry, peer };
     });
+  }
+
+  /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
+  async requeueOutbox(peer: string, keys: readonly string[], committedAt: number): Promise<void> {
+    if (keys.length > 0) await this.guard(() => this.redis.xadd(this.keys.outbox, '*', 't', String(committedAt), 'k', JSON.stringify(keys), 'p', peer));
   }
 
   /** Removes outbox entries whose keys are now in every peer's queue. */
@@ -442,35 +454,6 @@ export class RecordStore {
       throw error;
     }
   }
-}
-
-/**
- * Reads records of `keys` from any node's namespace (`keyBuilder` names the node). Peer
- * workers use it on the origin's Redis to fetch the current record of each replicated key.
- * Unusable records are left out and handed to `onBad`, one key at a time.
- */
-export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: readonly string[], onBad: (bad: BadRecord) => void): Promise<CacheRecord[]> {
-  if (keys.length === 0) return [];
-  const redisKeys = keys.map((k) => keyBuilder.record(k));
-  const { records, bad } = decodeAll(keys, redisKeys, await redis.mget(...redisKeys));
-  bad.forEach(onBad);
-  return [...records.values()];
-}
-
-/** One SCAN page of a node's records (tombstones and expired records included). */
-export async function scanRecords(
-  redis: Redis,
-  keyBuilder: KeyBuilder,
-  keyPrefix: string,
-  cursor: string,
-  count: number,
-  onBad: (bad: BadRecord) => void,
-): Promise<{ records: CacheRecord[]; cursor: string }> {
-  const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keyBuilder.recordPattern(keyPrefix), 'COUNT', count);
-  if (redisKeys.length === 0) return { records: [], cursor: next };
-  const { records, bad } = decodeAll(redisKeys.map((k) => keyBuilder.userKey(k)), redisKeys, await redis.mget(...redisKeys));
-  bad.forEach(onBad);
-  return { records: [...records.values()], cursor: next };
 }
 
 function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {

@@ -276,6 +276,7 @@ describe('GET /cluster', () => {
       node: 'A',
       redis: 'ok',
       outbox: expect.any(Number),
+      badRecords: { quarantined: 0, poisoned: 0 },
       peers: [
         {
           id: 'B',
