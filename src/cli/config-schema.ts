@@ -75,7 +75,12 @@ export const configFileSchema = z
     tombstoneRetentionMs: positiveInt().optional(),
     maxDriftMs: positiveInt().optional(),
     limits: z
-      .strictObject({ maxKeyBytes: positiveInt().optional(), maxValueBytes: positiveInt().optional(), maxTtlMs: positiveInt().optional() })
+      .strictObject({
+        maxKeyBytes: positiveInt().optional(),
+        maxValueBytes: positiveInt().optional(),
+        maxTtlMs: positiveInt().optional(),
+        maxBatchOps: positiveInt().optional(),
+      })
       .optional(),
     http: z.strictObject({ maxBodyBytes: positiveInt().optional(), dashboard: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),

@@ -64,7 +64,7 @@ export interface ClusterConfig {
   tombstoneRetentionMs?: number;
   /** Unit: milliseconds. @defaultValue the engine's (60 s) */
   maxDriftMs?: number;
-  limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number };
+  limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number; maxBatchOps?: number };
   /** HTTP settings besides the token; see the http layer's `HttpOptions`. */
   http: { maxBodyBytes?: number; dashboard?: boolean };
   /** Log level; when unset the CLI uses `info` (`warn` for the demo, whose output is its timeline). */

@@ -24,6 +24,7 @@ export const ENV = Object.freeze({
   maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
   maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
   maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
+  maxBatchOps: 'EVENTUAL_CACHE_MAX_BATCH_OPS',
   maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
   dashboard: 'EVENTUAL_CACHE_DASHBOARD',
   logLevel: 'LOG_LEVEL',
@@ -90,6 +91,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),
       maxValueBytes: take(ENV.maxValueBytes, asPositiveInteger),
       maxTtlMs: take(ENV.maxTtlMs, asPositiveInteger),
+      maxBatchOps: take(ENV.maxBatchOps, asPositiveInteger),
     }),
     http: definedOnly({
       maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),

@@ -13,6 +13,7 @@
  * | PUT    | /keys/:key                    | 200 `{key, value, hlc, origin, version, expiresAt?}` |
  * | GET    | /keys/:key                    | 200 same shape; 404 when absent/deleted/expired    |
  * | DELETE | /keys/:key                    | 200 `{key, deleted: true, hlc, origin, version}`   |
+ * | POST   | /batch                        | 200 `{results: [{status, body}]}`, one per op (any key) |
  * | GET    | /keys?prefix=&limit=&cursor=  | 200 `{items, cursor}` (cursor null on the last page) |
  * | GET    | /health                       | 200 `{status: "ok", node}`; 503 when Redis is down or the node is closing |
  * | GET    | /cluster                      | 200 `{node, outbox, peers: [{id, backlog, …}]}`    |
@@ -25,6 +26,7 @@
 import express from 'express';
 import type { ReplicaNode } from '../node/replica-node.js';
 import { requireToken, TokenVerifier } from './auth.js';
+import { batchRouter } from './batch-routes.js';
 import { DASHBOARD_PATH, dashboardRouter } from './dashboard.js';
 import { errorHandler } from './errors.js';
 import { keysRouter } from './keys-routes.js';
@@ -74,7 +76,7 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
     app.use((req, res, next) => (isDashboardPath(req.path) ? dashboard : api)(req, res, next));
   }
   if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
-  app.use(keysRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
+  app.use(keysRouter(node, validator, o.maxBodyBytes), batchRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
   app.use(unknownRoute);
   app.use(errorHandler(o.logger));
   return app;

@@ -18,6 +18,7 @@ import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
+import { runBatch, type BatchOp, type BatchOutcome } from './batch.js';
 import { NodeMetrics } from './metrics.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
@@ -27,6 +28,7 @@ import type { Redis } from 'ioredis';
 
 export type { PutOptions, DeleteResult, ListOptions, ListPage, ReplicatedEvent, ConflictEvent, DriftEvent, ReplicaNodeEvents } from './types.js';
 export type { PeerStatus, ClusterStatus } from './status.js';
+export type { BatchOp, BatchOutcome } from './batch.js';
 
 export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   readonly id: string;
@@ -132,6 +134,16 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     const record = await this.write({ kind: 'delete', key });
     this.metrics.deletes.inc();
     return { key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+  }
+
+  /**
+   * Runs independent ops in order after validating all of them (a bad one throws
+   * `BatchInputError` and nothing runs); consecutive writes share one group commit.
+   * See ./batch.ts.
+   */
+  batch(ops: readonly BatchOp[]): Promise<BatchOutcome[]> {
+    this.assertOpen();
+    return runBatch(ops, { limits: this.options.limits, get: (key) => this.get(key), writeMany: (writes) => this.writeMany(writes) });
   }
 
   /** The live value of `key` on this node (possibly stale), or `undefined` if absent, deleted or expired. */
@@ -307,6 +319,21 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.relay.notify(1);
     this.emit('write', record);
     return record;
+  }
+
+  private writeMany(ops: readonly WriteOp[]): Array<Promise<RecordView | DeleteResult>> {
+    return this.store.writeMany(ops).map((p) =>
+      this.track(p).then((record): RecordView | DeleteResult => {
+        this.relay.notify(1);
+        this.emit('write', record);
+        if (record.deleted) {
+          this.metrics.deletes.inc();
+          return { key: record.key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+        }
+        this.metrics.writes.inc();
+        return toView(record);
+      }),
+    );
   }
 
   private async applyFromPeer(from: string, records: CacheRecord[], job: ReplicationJobData): Promise<void> {
