@@ -4,10 +4,11 @@
 import type { Scenario } from '../lib/scenario.js';
 import { convergenceLagScenario } from './convergence-lag.js';
 import { hotKeysScenario } from './hot-keys.js';
+import { httpBatchScenario } from './http-batch.js';
 import { httpScenario } from './http.js';
 import { localWriteScenario } from './local-write.js';
 import { memoryScenario } from './memory.js';
 import { scaleScenario } from './scale.js';
 import { replicatedThroughputScenario } from './replicated-throughput.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, httpBatchScenario, memoryScenario, scaleScenario];
