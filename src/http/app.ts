@@ -20,6 +20,8 @@
  * | GET    | /conflicts?limit=             | 200 `{node, items}` newest first                   |
  * | GET    | /metrics                      | 200 Prometheus text                                |
  * | *      | /admin/queues                 | the Bull dashboard                                 |
+ * | GET    | / , /ui/                      | the cluster view page (see ui/ui-routes.ts)        |
+ * | GET    | /openapi.json, /docs/         | the OpenAPI 3.1 document, and Swagger UI over it   |
  *
  * Every error is `{"error": {"code", "message", "field"?}}`; see {@link ErrorCode}.
  */
@@ -28,11 +30,13 @@ import type { ReplicaNode } from '../node/replica-node.js';
 import { requireToken, TokenVerifier } from './auth.js';
 import { batchRouter } from './batch-routes.js';
 import { DASHBOARD_PATH, dashboardRouter } from './dashboard.js';
+import { docsRouter, DOCS_PATH, OPENAPI_PATH } from './docs-routes.js';
 import { errorHandler } from './errors.js';
 import { keysRouter } from './keys-routes.js';
 import { openRouter, statusRouter } from './node-routes.js';
 import { resolveHttpOptions, type HttpOptions } from './options.js';
 import { wellFormedRequest, noStore, unknownRoute } from './routing.js';
+import { UI_PATH, uiRouter } from './ui/ui-routes.js';
 import { RequestValidator } from './validation.js';
 
 export type { HttpOptions } from './options.js';
@@ -73,16 +77,18 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
     const verifier = new TokenVerifier(o.authToken);
     const api = requireToken(verifier, 'bearer');
     const dashboard = requireToken(verifier, 'bearer-or-basic');
-    app.use((req, res, next) => (isDashboardPath(req.path) ? dashboard : api)(req, res, next));
+    app.use((req, res, next) => (isBrowserPath(req.path) ? dashboard : api)(req, res, next));
   }
   if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
+  if (o.ui) app.use(uiRouter(node, { nodeUrls: o.nodeUrls, dashboard: o.dashboard, authToken: o.authToken }));
+  app.use(docsRouter(node, validator, o));
   app.use(keysRouter(node, validator, o.maxBodyBytes), batchRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
   app.use(unknownRoute);
   app.use(errorHandler(o.logger));
   return app;
 }
 
-/** The paths `app.use(DASHBOARD_PATH, …)` serves. */
-function isDashboardPath(path: string): boolean {
-  return path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);
+/** Paths a browser opens (dashboard, cluster view, API docs): they also take basic auth, so a login dialog works. */
+function isBrowserPath(path: string): boolean {
+  return path === '/' || [DASHBOARD_PATH, UI_PATH, DOCS_PATH].some((p) => path === p || path.startsWith(`${p}/`)) || path === OPENAPI_PATH;
 }

@@ -45,7 +45,7 @@ export function batchRouter(node: ReplicaNode, validator: RequestValidator, maxB
 }
 
 /** A bad op fails the whole batch with 400, whatever the single-key endpoint would say (413, 414). */
-function invalidOp(error: BatchInputError): HttpError {
+export function invalidOp(error: BatchInputError): HttpError {
   const code = error.opField === 'key' ? 'invalid_key' : 'invalid_body';
   return new HttpError(400, code, `${error.message}; nothing in the batch was applied.`, { field: error.field, cause: error });
 }

@@ -11,7 +11,7 @@
  * one outbox entry, instead of 100.
  */
 import { InvalidInputError } from '../errors/index.js';
-import type { JsonValue, RecordView } from '../record/record.js';
+import { toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { checkKey, checkTtl, checkValue } from './input.js';
 import type { LimitOptions } from './options.js';
@@ -46,6 +46,11 @@ export class BatchInputError extends InvalidInputError {
   }
 }
 
+/** What `delete` answers: the tombstone's identity (the one already there, when the key was deleted before). */
+export function toDeleteResult(record: CacheRecord): DeleteResult {
+  return { key: record.key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+}
+
 /** An op after validation: a write for the store, or a read. */
 type PreparedOp = { kind: 'write'; write: WriteOp } | { kind: 'get'; key: string };
 
@@ -55,7 +60,7 @@ export interface BatchTarget {
   /** Like `ReplicaNode.get`. */
   get(key: string): Promise<RecordView | undefined>;
   /** Hands all of `ops` to the store at once (one group commit); one promise per op. */
-  writeMany(ops: readonly WriteOp[]): Array<Promise<RecordView | DeleteResult>>;
+  writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>>;
 }
 
 /**
@@ -80,8 +85,8 @@ export async function runBatch(ops: readonly BatchOp[], target: BatchTarget): Pr
           s.status === 'rejected'
             ? { op: kind, error: s.reason }
             : kind === 'put'
-              ? { op: 'put', record: s.value as RecordView }
-              : { op: 'delete', result: s.value as DeleteResult };
+              ? { op: 'put', record: toView(s.value) }
+              : { op: 'delete', result: toDeleteResult(s.value) };
       });
     } else {
       const settled = await Promise.allSettled(run.map((p) => target.get((p as Extract<PreparedOp, { kind: 'get' }>).key)));

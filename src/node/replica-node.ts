@@ -18,7 +18,9 @@ import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
-import { runBatch, type BatchOp, type BatchOutcome } from './batch.js';
+import { runBatch, toDeleteResult, type BatchOp, type BatchOutcome } from './batch.js';
+import { ClusterView } from './cluster-view.js';
+import { clusterViewSource } from './cluster-view-source.js';
 import { NodeMetrics } from './metrics.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
@@ -40,6 +42,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly queueConnection: Redis;
   private readonly relay: OutboxRelay;
   private readonly receivers: PeerReceiver[] = [];
+  /** What the cluster view page shows; see ./cluster-view.ts. */
+  readonly view: ClusterView;
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
   private backgroundResync: Promise<void> | undefined;
@@ -75,6 +79,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         onError: (error) => this.fail(error),
       },
     );
+    this.view = new ClusterView(clusterViewSource(this, this.store.redis, (id) => this.receivers.find((r) => r.peerId === id)?.reader));
+    this.on('write', (record) => this.view.touch(record.key));
   }
 
   /** Creates a node, connects to its Redis (failing with `RedisUnavailableError` if it cannot) and starts replicating. */
@@ -106,6 +112,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       );
     }
     this.relay.start();
+    this.view.start();
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
@@ -123,24 +130,16 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     const valueJson = checkValue(value, this.options.limits);
     const ttlMs = checkTtl(options.ttlMs, this.options.limits);
     const op: WriteOp = ttlMs === undefined ? { kind: 'put', key, valueJson } : { kind: 'put', key, valueJson, ttlMs };
-    const record = await this.write(op);
-    this.metrics.writes.inc();
-    return toView(record);
+    return toView(await this.write(op));
   }
 
   /** Deletes `key` by writing a tombstone that replicates like a write. Idempotent. */
   async delete(key: string): Promise<DeleteResult> {
     this.checkKey(key);
-    const record = await this.write({ kind: 'delete', key });
-    this.metrics.deletes.inc();
-    return { key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+    return toDeleteResult(await this.write({ kind: 'delete', key }));
   }
 
-  /**
-   * Runs independent ops in order after validating all of them (a bad one throws
-   * `BatchInputError` and nothing runs); consecutive writes share one group commit.
-   * See ./batch.ts.
-   */
+  /** Validates every op (`BatchInputError`, nothing runs), then runs them in order; see ./batch.ts. */
   batch(ops: readonly BatchOp[]): Promise<BatchOutcome[]> {
     this.assertOpen();
     return runBatch(ops, { limits: this.options.limits, get: (key) => this.get(key), writeMany: (writes) => this.writeMany(writes) });
@@ -306,6 +305,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inflight, this.backgroundResync]);
+      await this.view.close();
       await this.relay.close();
       await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
       await this.store.close();
@@ -314,24 +314,18 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.closing;
   }
 
-  private async write(op: WriteOp): Promise<CacheRecord> {
-    const record = await this.track(this.store.write(op));
-    this.relay.notify(1);
-    this.emit('write', record);
-    return record;
+  private write(op: WriteOp): Promise<CacheRecord> {
+    return this.writeMany([op])[0] as Promise<CacheRecord>;
   }
 
-  private writeMany(ops: readonly WriteOp[]): Array<Promise<RecordView | DeleteResult>> {
+  /** Queues `ops` together, so they share a group commit; one promise per op. */
+  private writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
     return this.store.writeMany(ops).map((p) =>
-      this.track(p).then((record): RecordView | DeleteResult => {
+      this.track(p).then((record) => {
+        (record.deleted ? this.metrics.deletes : this.metrics.writes).inc();
         this.relay.notify(1);
         this.emit('write', record);
-        if (record.deleted) {
-          this.metrics.deletes.inc();
-          return { key: record.key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
-        }
-        this.metrics.writes.inc();
-        return toView(record);
+        return record;
       }),
     );
   }

@@ -1,0 +1,212 @@
+/**
+ * The cluster view page: `/ui/` (plain HTML/CSS/JS from ./assets, no framework, no
+ * network beyond this node), its data and its write form.
+ *
+ * | Method | Path        | What                                                                 |
+ * |--------|-------------|----------------------------------------------------------------------|
+ * | GET    | /           | 302 to /ui/                                                          |
+ * | GET    | /ui/        | the page (app.js, style.css beside it)                               |
+ * | GET    | /ui/state   | one {@link ViewSnapshot} (+ node links) as JSON; `?prefix=` selects keys |
+ * | GET    | /ui/events  | the same, pushed as Server-Sent Events (`event: state`) whenever it changes |
+ * | POST   | /ui/write   | `{node, key, value}`: a put on that node; answers `{node, status, body}` |
+ *
+ * The serving node gathers every node's state from their Redis (`ReplicaNode.view`), so
+ * the browser needs one origin and one login. A write for another node is forwarded to
+ * that node's `POST /batch`, server-side, with the cluster's token.
+ */
+import { readFileSync } from 'node:fs';
+import express, { Router, type Request, type Response } from 'express';
+import type { ReplicaNode } from '../../node/replica-node.js';
+import { BatchInputError, type BatchOutcome } from '../../node/batch.js';
+import type { ViewSnapshot } from '../../node/cluster-view.js';
+import type { JsonValue } from '../../record/record.js';
+import { invalidOp } from '../batch-routes.js';
+import { HttpError, toHttpError } from '../errors.js';
+import { onlyMethods } from '../routing.js';
+
+/** Where the page lives. */
+export const UI_PATH = '/ui';
+
+/** How the page links and reaches the other nodes. */
+export interface UiContext {
+  /** Base URL of each node's HTTP API by id (read per request, so it may be filled after start). */
+  nodeUrls: Readonly<Record<string, string>>;
+  /** Whether the nodes serve the Bull dashboard (links to it are shown). */
+  dashboard: boolean;
+  /** The cluster's token, sent when a write is forwarded to another node. */
+  authToken: string | undefined;
+}
+
+/** A snapshot with the links the page shows. */
+export interface UiState extends ViewSnapshot {
+  links: Record<string, { url?: string; dashboard?: string }>;
+}
+
+const ASSETS: Record<string, { type: string; file: string }> = {
+  '/': { type: 'text/html; charset=utf-8', file: 'index.html' },
+  '/app.js': { type: 'text/javascript; charset=utf-8', file: 'app.js' },
+  '/style.css': { type: 'text/css; charset=utf-8', file: 'style.css' },
+};
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/** How often an open event stream looks for changes. Unit: milliseconds. */
+const PUSH_INTERVAL_MS = 200;
+const KEEPALIVE_MS = 15_000;
+const FORWARD_TIMEOUT_MS = 5_000;
+
+let assets: Map<string, Buffer> | undefined;
+function asset(file: string): Buffer {
+  assets ??= new Map(Object.values(ASSETS).map((a) => [a.file, readFileSync(new URL(`./assets/${a.file}`, import.meta.url))]));
+  return assets.get(file) as Buffer;
+}
+
+/** `/` and `/ui/…` on `node`. */
+export function uiRouter(node: ReplicaNode, context: UiContext): Router {
+  const router = Router({ caseSensitive: true, strict: true });
+  router.route('/').get((_req, res) => res.redirect(302, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
+  router.route(UI_PATH).get((_req, res) => res.redirect(301, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
+  for (const [path, { type, file }] of Object.entries(ASSETS)) {
+    router
+      .route(`${UI_PATH}${path}`)
+      .get((_req, res) => {
+        res.set({ 'Content-Type': type, 'Content-Security-Policy': CSP }).send(asset(file));
+      })
+      .all(onlyMethods('GET', 'HEAD'));
+  }
+
+  const state = async (req: Request): Promise<UiState> => {
+    const snapshot = await node.view.snapshot(prefixOf(req));
+    const links: UiState['links'] = {};
+    for (const n of snapshot.nodes) {
+      const url = n.self ? undefined : context.nodeUrls[n.id];
+      const base = n.self ? '' : url;
+      links[n.id] = { ...(url ? { url } : {}), ...(context.dashboard && base !== undefined ? { dashboard: `${base}/admin/queues` } : {}) };
+    }
+    return { ...snapshot, links };
+  };
+
+  router
+    .route(`${UI_PATH}/state`)
+    .get(async (req, res) => {
+      res.json(await state(req));
+    })
+    .all(onlyMethods('GET', 'HEAD'));
+
+  router
+    .route(`${UI_PATH}/events`)
+    .get((req, res) => streamState(req, res, node, () => state(req)))
+    .all(onlyMethods('GET', 'HEAD'));
+
+  router
+    .route(`${UI_PATH}/write`)
+    .post(express.json({ limit: node.options.limits.maxValueBytes + 64 * 1024 }), async (req, res) => {
+      const { node: target, key, value } = writeBodyOf(req.body, node);
+      const op = { op: 'put' as const, key, value };
+      if (target === node.id) {
+        let outcome: BatchOutcome | undefined;
+        try {
+          [outcome] = await node.batch([op]);
+        } catch (error) {
+          const e = error instanceof BatchInputError ? invalidOp(error) : toHttpError(error);
+          res.json({ node: target, status: e.status, body: e.toBody() });
+          return;
+        }
+        if (outcome && 'error' in outcome) {
+          const e = toHttpError(outcome.error);
+          res.json({ node: target, status: e.status, body: e.toBody() });
+        } else res.json({ node: target, status: 200, body: outcome && 'record' in outcome ? outcome.record : null });
+        return;
+      }
+      res.json({ node: target, ...(await forward(context, target, op)) });
+    })
+    .all(onlyMethods('POST'));
+  return router;
+}
+
+function prefixOf(req: Request): string | undefined {
+  const p = req.query.prefix;
+  if (p !== undefined && typeof p !== 'string') throw new HttpError(400, 'invalid_query', 'prefix must be given at most once', { field: 'prefix' });
+  return p === '' ? undefined : p;
+}
+
+function writeBodyOf(body: unknown, node: ReplicaNode): { node: string; key: string; value: JsonValue } {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const ids = [node.id, ...node.options.peers.map((p) => p.id)];
+  if (typeof b.node !== 'string' || !ids.includes(b.node)) {
+    throw new HttpError(400, 'invalid_body', `node must be one of ${ids.join(', ')}`, { field: 'node' });
+  }
+  if (typeof b.key !== 'string') throw new HttpError(400, 'invalid_body', 'key must be a string', { field: 'key' });
+  if (b.value === undefined) throw new HttpError(400, 'invalid_body', 'value is required (any JSON value)', { field: 'value' });
+  return { node: b.node, key: b.key, value: b.value as JsonValue };
+}
+
+/** Sends the put to another node's `POST /batch` and answers with its result. */
+async function forward(context: UiContext, target: string, op: { op: 'put'; key: string; value: JsonValue }): Promise<{ status: number; body: unknown }> {
+  const url = context.nodeUrls[target];
+  if (!url) {
+    return {
+      status: 503,
+      body: { error: { code: 'node_closed', message: `This node does not know node ${target}'s HTTP address; open that node's own page to write there.` } },
+    };
+  }
+  try {
+    const res = await fetch(`${url}/batch`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(context.authToken ? { Authorization: `Bearer ${context.authToken}` } : {}) },
+      body: JSON.stringify({ ops: [op] }),
+      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+    });
+    const body = (await res.json()) as { results?: Array<{ status: number; body: unknown }> } & Record<string, unknown>;
+    return res.ok && body.results?.[0] ? body.results[0] : { status: res.status, body };
+  } catch (error) {
+    return { status: 503, body: { error: { code: 'redis_unavailable', message: `Node ${target} at ${url} did not answer (${(error as Error).message}); nothing was written.` } } };
+  }
+}
+
+/** Pushes the state now and whenever it changes, until the client goes away or the node closes. */
+function streamState(req: Request, res: Response, node: ReplicaNode, read: () => Promise<UiState>): void {
+  res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.flushHeaders();
+  let open = true;
+  let last = '';
+  let lastSent = Date.now();
+  let wake: (() => void) | undefined;
+  const poke = () => wake?.();
+  node.on('write', poke);
+  node.on('conflict', poke);
+  const stop = () => {
+    open = false;
+    node.off('write', poke);
+    node.off('conflict', poke);
+    poke();
+  };
+  req.once('close', stop);
+  void (async () => {
+    while (open && !node.closed) {
+      try {
+        const state = await read();
+        // `at` changes every time; compare the rest.
+        const text = JSON.stringify({ ...state, at: 0 });
+        if (text !== last) {
+          last = text;
+          lastSent = Date.now();
+          res.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
+        } else if (Date.now() - lastSent > KEEPALIVE_MS) {
+          lastSent = Date.now();
+          res.write(': keep-alive\n\n');
+        }
+      } catch (error) {
+        if (!open || node.closed) break;
+        const e = toHttpError(error);
+        res.write(`event: failure\ndata: ${JSON.stringify(e.toBody())}\n\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, PUSH_INTERVAL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    res.end();
+  })();
+}
