@@ -116,6 +116,8 @@ export function uiRouter(node: ReplicaNode, context: UiContext): Router {
         } else res.json({ node: target, status: 200, body: outcome && 'record' in outcome ? outcome.record : null });
         return;
       }
+      // The write lands in another node's Redis; show its row now rather than at that node's next heartbeat.
+      node.view.touch(key);
       res.json({ node: target, ...(await forward(context, target, op)) });
     })
     .all(onlyMethods('POST'));

@@ -46,7 +46,7 @@ function renderNodes(state) {
       const backlog = el(
         'table',
         { class: 'backlog', 'aria-label': `Replication backlog of ${n.id} per peer` },
-        el('thead', {}, el('tr', {}, ...['to peer', 'waiting', 'delayed', 'failed', 'oldest'].map((h) => el('th', { scope: 'col', text: h })))),
+        el('thead', {}, el('tr', {}, ...['peer', 'waiting', 'delayed', 'failed', 'oldest'].map((h) => el('th', { scope: 'col', text: h })))),
         el(
           'tbody',
           {},
