@@ -80,7 +80,7 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
     app.use((req, res, next) => (isBrowserPath(req.path) ? dashboard : api)(req, res, next));
   }
   if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
-  if (o.ui) app.use(uiRouter(node, { nodeUrls: o.nodeUrls, dashboard: o.dashboard, authToken: o.authToken }));
+  if (o.ui) app.use(uiRouter(node, validator, { nodeUrls: o.nodeUrls, dashboard: o.dashboard, authToken: o.authToken, maxBodyBytes: o.maxBodyBytes }));
   app.use(docsRouter(node, validator, o));
   app.use(keysRouter(node, validator, o.maxBodyBytes), batchRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
   app.use(unknownRoute);

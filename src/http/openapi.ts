@@ -15,6 +15,7 @@ import {
   healthBody,
   listPage,
   recordView,
+  uiState,
   type RequestSchemas,
 } from './schemas.js';
 
@@ -156,10 +157,33 @@ export function openApiDocument(schemas: RequestSchemas, options: OpenApiOptions
   };
   if (options.ui) {
     paths['/ui/'] = { get: op({ operationId: 'clusterView', summary: 'The live cluster view page (`/` redirects here)', responses: { ...page('The page.'), ...auth } }, true) };
+    paths['/ui/state'] = {
+      get: op(
+        {
+          operationId: 'clusterViewState',
+          summary: 'What the page shows: every node (health, lag, backlog, conflicts) and the key grid, gathered from every node\'s Redis',
+          requestParams: { query: schemas.prefixQuery },
+          responses: { '200': { description: 'The state.', content: json(uiState) }, ...errors(...COMMON), ...auth },
+        },
+        true,
+      ),
+    };
+    paths['/ui/write'] = {
+      post: op(
+        {
+          operationId: 'clusterViewWrite',
+          summary: "The page's write form: a put on the chosen node (forwarded to its POST /batch when it is another node)",
+          requestBody: { required: true, content: json(schemas.uiWriteBody) },
+          responses: { '200': { description: "The stored record, as that node's PUT /keys/:key answers.", content: json(recordView) }, ...errors('413', '415', '503', ...COMMON), ...auth },
+        },
+        true,
+      ),
+    };
     paths['/ui/events'] = {
       get: op(
         {
           operationId: 'clusterViewEvents',
+          requestParams: { query: schemas.prefixQuery },
           summary: 'The page\'s data pushed as Server-Sent Events (`event: state`, JSON data)',
           responses: { '200': { description: 'An event stream.', content: { 'text/event-stream': { schema: z.string() } } }, ...auth },
         },

@@ -100,7 +100,13 @@ export function requestSchemas(limits: LimitOptions) {
     },
     { error: (issue) => (issue.code === 'invalid_type' ? 'the body must be a JSON object like {"ops": [{"op": "get", "key": "k"}]}' : undefined) },
   );
-  return { putBody, listQuery, conflictsQuery, keyParam, batchBody };
+  const uiWriteBody = z.strictObject({
+    node: z.string({ error: 'must be a node id' }).meta({ description: 'The node to write on; a write for another node is forwarded to its POST /batch.' }),
+    key: bodyKey(limits),
+    value: jsonValue(),
+  });
+  const prefixQuery = z.strictObject({ prefix: listQuery.shape.prefix });
+  return { putBody, listQuery, conflictsQuery, keyParam, batchBody, uiWriteBody, prefixQuery };
 }
 
 export type RequestSchemas = ReturnType<typeof requestSchemas>;
@@ -174,6 +180,46 @@ export const conflictsBody = z
     items: z.array(z.object({ key: z.string(), winner: side, loser: side, node: nodeId, at: z.number() }).meta({ id: 'Conflict' })),
   })
   .meta({ id: 'Conflicts' });
+
+const viewCell = z
+  .object({ value: z.unknown(), hlc, origin: nodeId, deleted: z.boolean(), expiresAt: z.number().optional(), stale: z.boolean() })
+  .nullable()
+  .meta({ id: 'ViewCell', description: "A node's copy of a key; null when it has none yet." });
+
+/** `GET /ui/state`: what the cluster view page shows (`event: state` of `/ui/events` carries the same). */
+export const uiState = z
+  .looseObject({
+    node: nodeId,
+    at: z.number(),
+    converged: z.boolean(),
+    nodes: z.array(
+      z.looseObject({
+        id: nodeId,
+        self: z.boolean(),
+        health: z.enum(['ok', 'down', 'unreachable']),
+        vitals: z
+          .looseObject({
+            node: nodeId,
+            at: z.number(),
+            status: clusterStatus.nullable(),
+            lag: z.object({ p50Ms: z.number().nullable(), p99Ms: z.number().nullable(), samples: z.number() }),
+            conflicts: z.number(),
+            recentKeys: z.array(z.string()),
+          })
+          .nullable(),
+      }),
+    ),
+    rows: z.array(
+      z.looseObject({
+        key: z.string(),
+        newest: hlc,
+        cells: z.record(z.string(), viewCell),
+        conflict: z.object({ key: z.string(), winner: side, loser: side, node: nodeId, at: z.number() }).optional(),
+      }),
+    ),
+    links: z.record(z.string(), z.object({ url: z.string().optional(), dashboard: z.string().optional() })),
+  })
+  .meta({ id: 'ClusterViewState' });
 
 export const batchResults = z
   .object({

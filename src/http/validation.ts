@@ -65,6 +65,16 @@ export class RequestValidator {
     return parse(this.schemas.conflictsQuery, input, 'invalid_query');
   }
 
+  /** The body of the cluster view page's write form (`POST /ui/write`). */
+  uiWrite(input: unknown): { node: string; key: string; value: JsonValue } {
+    return parse(this.schemas.uiWriteBody, input, 'invalid_body') as { node: string; key: string; value: JsonValue };
+  }
+
+  /** `?prefix=` of the cluster view's data endpoints. */
+  prefixQueryOf(input: unknown): { prefix?: string } {
+    return parse(this.schemas.prefixQuery, input, 'invalid_query') as { prefix?: string };
+  }
+
   /** The shape of a `POST /batch` body; what each op carries is the node's check (`BatchInputError`). */
   batch(input: unknown): BatchBody {
     return parse(this.schemas.batchBody, input, 'invalid_body') as BatchBody;

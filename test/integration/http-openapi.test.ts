@@ -18,9 +18,11 @@ let secured: StartedNodes;
 let doc: { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>> } & Record<string, unknown>;
 let ajv: Ajv2020;
 const exercised = new Set<string>();
+const nodeUrls: Record<string, string> = {};
 
 beforeAll(async () => {
-  open = await startNodes({ label: 'openapi', ids: ['A', 'B'], node: { limits: { maxValueBytes: 1000, maxKeyBytes: 64 } }, http: { maxBodyBytes: 4096 } });
+  open = await startNodes({ label: 'openapi', ids: ['A', 'B'], node: { limits: { maxValueBytes: 1000, maxKeyBytes: 64 } }, http: { maxBodyBytes: 4096, nodeUrls } });
+  for (const s of open.servers) nodeUrls[s.node.id] = s.url;
   secured = await startNodes({ label: 'openapi-auth', http: { authToken: TOKEN } });
   const res = await request(url()).get('/openapi.json');
   expect(res.status).toBe(200);
@@ -92,6 +94,12 @@ describe('GET /openapi.json', () => {
       ['get', '/openapi.json', () => api().get('/openapi.json')],
       ['get', '/docs/', () => api().get('/docs/')],
       ['get', '/ui/', () => api().get('/ui/')],
+      ['get', '/ui/state', () => api().get('/ui/state')],
+      ['get', '/ui/state', () => api().get('/ui/state?prefix=k')],
+      ['get', '/ui/state', () => api().get('/ui/state?prefix=a&prefix=b')],
+      ['post', '/ui/write', () => api().post('/ui/write').set(json).send('{"node": "B", "key": "..", "value": {"x": 1}}')],
+      ['post', '/ui/write', () => api().post('/ui/write').set(json).send('{"node": "A", "key": "", "value": 1}')],
+      ['post', '/ui/write', () => api().post('/ui/write').set(json).send('{"node": "Z", "key": "k", "value": 1}')],
       ['get', '/admin/queues', () => api().get('/admin/queues')],
     ];
     for (const [method, template, send] of cases) conforms(await send(), method, template);

@@ -8,19 +8,21 @@
  * | GET    | /ui/        | the page (app.js, style.css beside it)                               |
  * | GET    | /ui/state   | one {@link ViewSnapshot} (+ node links) as JSON; `?prefix=` selects keys |
  * | GET    | /ui/events  | the same, pushed as Server-Sent Events (`event: state`) whenever it changes |
- * | POST   | /ui/write   | `{node, key, value}`: a put on that node; answers `{node, status, body}` |
+ * | POST   | /ui/write   | `{node, key, value}`: a put on that node; answers what its PUT /keys/:key would |
  *
  * The serving node gathers every node's state from their Redis (`ReplicaNode.view`), so
  * the browser needs one origin and one login. A write for another node is forwarded to
  * that node's `POST /batch`, server-side, with the cluster's token.
  */
 import { readFileSync } from 'node:fs';
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
+import type { RequestValidator } from '../validation.js';
 import type { ReplicaNode } from '../../node/replica-node.js';
 import { BatchInputError, type BatchOutcome } from '../../node/batch.js';
 import type { ViewSnapshot } from '../../node/cluster-view.js';
 import type { JsonValue } from '../../record/record.js';
 import { invalidOp } from '../batch-routes.js';
+import { jsonBody } from '../json-body.js';
 import { HttpError, toHttpError } from '../errors.js';
 import { onlyMethods } from '../routing.js';
 
@@ -35,6 +37,8 @@ export interface UiContext {
   dashboard: boolean;
   /** The cluster's token, sent when a write is forwarded to another node. */
   authToken: string | undefined;
+  /** Largest body of the write form. Unit: bytes. */
+  maxBodyBytes: number;
 }
 
 /** A snapshot with the links the page shows. */
@@ -60,7 +64,7 @@ function asset(file: string): Buffer {
 }
 
 /** `/` and `/ui/…` on `node`. */
-export function uiRouter(node: ReplicaNode, context: UiContext): Router {
+export function uiRouter(node: ReplicaNode, validator: RequestValidator, context: UiContext): Router {
   const router = Router({ caseSensitive: true, strict: true });
   router.route('/').get((_req, res) => res.redirect(302, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
   router.route(UI_PATH).get((_req, res) => res.redirect(301, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
@@ -74,7 +78,8 @@ export function uiRouter(node: ReplicaNode, context: UiContext): Router {
   }
 
   const state = async (req: Request): Promise<UiState> => {
-    const snapshot = await node.view.snapshot(prefixOf(req));
+    const { prefix } = validator.prefixQueryOf(req.query);
+    const snapshot = await node.view.snapshot(prefix === '' ? undefined : prefix);
     const links: UiState['links'] = {};
     for (const n of snapshot.nodes) {
       const url = n.self ? undefined : context.nodeUrls[n.id];
@@ -98,47 +103,34 @@ export function uiRouter(node: ReplicaNode, context: UiContext): Router {
 
   router
     .route(`${UI_PATH}/write`)
-    .post(express.json({ limit: node.options.limits.maxValueBytes + 64 * 1024 }), async (req, res) => {
-      const { node: target, key, value } = writeBodyOf(req.body, node);
+    .post(...jsonBody(context.maxBodyBytes), async (req, res) => {
+      const { node: target, key, value } = writeBodyOf(validator.uiWrite(req.body), node);
       const op = { op: 'put' as const, key, value };
       if (target === node.id) {
         let outcome: BatchOutcome | undefined;
         try {
           [outcome] = await node.batch([op]);
         } catch (error) {
-          const e = error instanceof BatchInputError ? invalidOp(error) : toHttpError(error);
-          res.json({ node: target, status: e.status, body: e.toBody() });
-          return;
+          throw error instanceof BatchInputError ? invalidOp(error) : error;
         }
-        if (outcome && 'error' in outcome) {
-          const e = toHttpError(outcome.error);
-          res.json({ node: target, status: e.status, body: e.toBody() });
-        } else res.json({ node: target, status: 200, body: outcome && 'record' in outcome ? outcome.record : null });
+        if (!outcome || 'error' in outcome) throw outcome?.error ?? new Error('no outcome');
+        res.json('record' in outcome ? outcome.record : null);
         return;
       }
       // The write lands in another node's Redis; show its row now rather than at that node's next heartbeat.
       node.view.touch(key);
-      res.json({ node: target, ...(await forward(context, target, op)) });
+      const answer = await forward(context, target, op);
+      res.status(answer.status).json(answer.body);
     })
     .all(onlyMethods('POST'));
   return router;
 }
 
-function prefixOf(req: Request): string | undefined {
-  const p = req.query.prefix;
-  if (p !== undefined && typeof p !== 'string') throw new HttpError(400, 'invalid_query', 'prefix must be given at most once', { field: 'prefix' });
-  return p === '' ? undefined : p;
-}
-
-function writeBodyOf(body: unknown, node: ReplicaNode): { node: string; key: string; value: JsonValue } {
-  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+/** The form's body, with a node of this cluster. */
+function writeBodyOf<T extends { node: string }>(body: T, node: ReplicaNode): T {
   const ids = [node.id, ...node.options.peers.map((p) => p.id)];
-  if (typeof b.node !== 'string' || !ids.includes(b.node)) {
-    throw new HttpError(400, 'invalid_body', `node must be one of ${ids.join(', ')}`, { field: 'node' });
-  }
-  if (typeof b.key !== 'string') throw new HttpError(400, 'invalid_body', 'key must be a string', { field: 'key' });
-  if (b.value === undefined) throw new HttpError(400, 'invalid_body', 'value is required (any JSON value)', { field: 'value' });
-  return { node: b.node, key: b.key, value: b.value as JsonValue };
+  if (!ids.includes(body.node)) throw new HttpError(400, 'invalid_body', `node must be one of ${ids.join(', ')}`, { field: 'node' });
+  return body;
 }
 
 /** Sends the put to another node's `POST /batch` and answers with its result. */
@@ -147,7 +139,7 @@ async function forward(context: UiContext, target: string, op: { op: 'put'; key:
   if (!url) {
     return {
       status: 503,
-      body: { error: { code: 'node_closed', message: `This node does not know node ${target}'s HTTP address; open that node's own page to write there.` } },
+      body: { error: { code: 'node_closed', message: `This node does not know node ${target}'s HTTP address (nodeUrls); open that node's own page to write there.` } },
     };
   }
   try {

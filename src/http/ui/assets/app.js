@@ -203,8 +203,7 @@ $('write').addEventListener('submit', async (event) => {
   try {
     const res = await fetch('write', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ node, key, value }) });
     const answer = await res.json();
-    out.textContent =
-      answer.status === 200 ? `✓ ${key} written on ${answer.node} at ${shortHlc(answer.body.hlc)}` : `✗ ${(answer.body && answer.body.error && answer.body.error.message) || (answer.error && answer.error.message) || 'failed'}`;
+    out.textContent = res.ok ? `✓ ${key} written on ${node} at ${shortHlc(answer.hlc)}` : `✗ ${(answer.error && answer.error.message) || `HTTP ${res.status}`}`;
   } catch (error) {
     out.textContent = `✗ ${error.message}`;
   }
