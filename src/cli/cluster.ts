@@ -22,7 +22,10 @@ export async function startNodes(config: ClusterConfig, logger: Logger, ids = co
   // Where the cluster view page links to and forwards writes for: from the config, then the
   // bound address of every node this process starts (port 0 included).
   const nodeUrls: Record<string, string> = {};
-  for (const n of config.nodes) if (n.port !== 0) nodeUrls[n.id] = `http://${browsableHost(n.host ?? config.host)}:${n.port}`;
+  for (const n of config.nodes) {
+    if (n.url !== undefined) nodeUrls[n.id] = n.url.replace(/\/+$/, '');
+    else if (n.port !== 0) nodeUrls[n.id] = `http://${browsableHost(n.host ?? config.host)}:${n.port}`;
+  }
   const started = await Promise.allSettled(ids.map((id) => startOne(config, id, logger.child({ node: id }), nodeUrls)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -49,7 +52,7 @@ async function startOne(config: ClusterConfig, id: string, logger: Logger, nodeU
     host: node.host ?? config.host,
     http: { ...config.http, ...(config.authToken !== undefined ? { authToken: config.authToken } : {}), logger, nodeUrls },
   });
-  nodeUrls[id] = server.url;
+  if (node.url === undefined) nodeUrls[id] = server.url;
   watch(server.node, logger);
   logger.info(
     { url: server.url, redis: safeUrl(node.redis), peers: config.nodes.filter((n) => n.id !== id).map((n) => n.id), auth: config.authToken !== undefined },

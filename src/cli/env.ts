@@ -27,6 +27,7 @@ export const ENV = Object.freeze({
   maxBatchOps: 'EVENTUAL_CACHE_MAX_BATCH_OPS',
   maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
   dashboard: 'EVENTUAL_CACHE_DASHBOARD',
+  ui: 'EVENTUAL_CACHE_UI',
   logLevel: 'LOG_LEVEL',
 });
 
@@ -96,6 +97,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
     http: definedOnly({
       maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),
       dashboard: take(ENV.dashboard, asBoolean),
+      ui: take(ENV.ui, asBoolean),
     }),
     ...definedOnly({
       nodes: take(ENV.nodes, asNodes),
