@@ -179,7 +179,8 @@ export class ClusterView {
     const s = this.source;
     const ids = [s.id, ...s.peerIds];
     const connectionOf = (id: string) => (id === s.id ? s.redis : s.peerReader(id));
-    const own = this.last && Date.now() - this.last.at < this.options.heartbeatMs ? this.last : await this.vitals();
+    const cached = this.last && Date.now() - this.last.at < this.options.heartbeatMs ? this.last : await this.vitals();
+    const own: NodeVitals = { ...cached, recentKeys: [...this.recent].reverse() };
     const vitals = await Promise.all(ids.map((id) => (id === s.id ? Promise.resolve<NodeVitals | null | 'unreachable'>(own) : readVitals(connectionOf(id), s.prefix, id))));
     const nodes: ViewNode[] = ids.map((id, i) => {
       const v = vitals[i];

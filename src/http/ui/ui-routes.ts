@@ -15,6 +15,8 @@
  * that node's `POST /batch`, server-side, with the cluster's token.
  */
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { Router, type Request, type Response } from 'express';
 import type { RequestValidator } from '../validation.js';
 import type { ReplicaNode } from '../../node/replica-node.js';
@@ -174,8 +176,12 @@ function streamState(req: Request, res: Response, node: ReplicaNode, read: () =>
     poke();
   };
   req.once('close', stop);
+  // A stream never finishes by itself: end it once the server stops listening (graceful
+  // shutdown waits for unfinished responses) or the node closes.
+  const server = (req.socket as Socket & { server?: Server }).server;
+  const serving = () => open && !node.closed && server?.listening !== false;
   void (async () => {
-    while (open && !node.closed) {
+    while (serving()) {
       try {
         const state = await read();
         // `at` changes every time; compare the rest.
@@ -189,7 +195,7 @@ function streamState(req: Request, res: Response, node: ReplicaNode, read: () =>
           res.write(': keep-alive\n\n');
         }
       } catch (error) {
-        if (!open || node.closed) break;
+        if (!serving()) break;
         const e = toHttpError(error);
         res.write(`event: failure\ndata: ${JSON.stringify(e.toBody())}\n\n`);
       }
