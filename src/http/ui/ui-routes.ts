@@ -68,7 +68,8 @@ function asset(file: string): Buffer {
 /** `/` and `/ui/…` on `node`. */
 export function uiRouter(node: ReplicaNode, validator: RequestValidator, context: UiContext): Router {
   const router = Router({ caseSensitive: true, strict: true });
-  router.route('/').get((_req, res) => res.redirect(302, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
+  // Only a browser's GET is led to the page; other methods on `/` stay the API's 404.
+  router.get('/', (_req, res) => res.redirect(302, `${UI_PATH}/`));
   router.route(UI_PATH).get((_req, res) => res.redirect(301, `${UI_PATH}/`)).all(onlyMethods('GET', 'HEAD'));
   for (const [path, { type, file }] of Object.entries(ASSETS)) {
     router
