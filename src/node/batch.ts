@@ -78,7 +78,14 @@ export async function runBatch(ops: readonly BatchOp[], target: BatchTarget): Pr
     const run = prepared.slice(start, i);
     if (first.kind === 'write') {
       const writes = run.map((p) => (p as Extract<PreparedOp, { kind: 'write' }>).write);
-      const settled = await Promise.allSettled(target.writeMany(writes));
+      let pending: Array<Promise<CacheRecord>>;
+      try {
+        pending = target.writeMany(writes);
+      } catch (error) {
+        // E.g. the node closed between two runs of the batch: these ops did not happen.
+        pending = writes.map(() => Promise.reject(error));
+      }
+      const settled = await Promise.allSettled(pending);
       settled.forEach((s, j) => {
         const kind = (writes[j] as WriteOp).kind;
         outcomes[start + j] =

@@ -320,6 +320,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   /** Queues `ops` together, so they share a group commit; one promise per op. */
   private writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
+    // Checked before the store queues anything: a closed node must not commit unacknowledged writes.
+    this.assertOpen();
     return this.store.writeMany(ops).map((p) =>
       this.track(p).then((record) => {
         (record.deleted ? this.metrics.deletes : this.metrics.writes).inc();

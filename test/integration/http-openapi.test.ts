@@ -122,6 +122,16 @@ describe('GET /openapi.json', () => {
     }
   });
 
+  it('should serve Swagger UI from the package, with no network beyond the node', async () => {
+    const page = await request(url()).get('/docs/');
+    expect(page.text).toContain('swagger-ui-bundle.js');
+    expect(page.text).not.toMatch(/https?:\/\//);
+    const bundle = await request(url()).get('/docs/swagger-ui-bundle.js');
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers['content-type']).toMatch(/javascript/);
+    expect((await request(url()).get('/docs/init.js')).text).toContain("url: '/openapi.json'");
+  });
+
   it('should have had every documented operation exercised', () => {
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) => Object.keys(ops).map((m) => `${m} ${template}`));
     // The event stream never ends; the browser test reads it.

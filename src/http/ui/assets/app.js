@@ -63,12 +63,16 @@ function renderNodes(state) {
           ),
         ),
       );
+      // The anti-entropy report's shape belongs to the node (issue 8); show its time and any counts.
       const antiEntropy = peers
-        .filter((p) => p.antiEntropy)
+        .filter((p) => p.antiEntropy && typeof p.antiEntropy === 'object')
         .map((p) => {
-          const ae = p.antiEntropy;
-          const at = ae.lastRoundAt || ae.at || ae.finishedAt;
-          return `${p.id}: ${at ? new Date(at).toLocaleTimeString() : 'done'}${ae.repaired !== undefined ? `, ${ae.repaired} repaired` : ''}`;
+          const ae = p.antiEntropy.lastRound && typeof p.antiEntropy.lastRound === 'object' ? p.antiEntropy.lastRound : p.antiEntropy;
+          const timeKey = Object.keys(ae).find((k) => /at$/i.test(k) && typeof ae[k] === 'number');
+          const counts = Object.keys(ae)
+            .filter((k) => k !== timeKey && typeof ae[k] === 'number' && !/ms$|at$/i.test(k))
+            .map((k) => `${ae[k]} ${k}`);
+          return `${p.id}: ${timeKey ? new Date(ae[timeKey]).toLocaleTimeString() : 'reported'}${counts.length ? ` (${counts.join(', ')})` : ''}`;
         });
       return el(
         'article',
