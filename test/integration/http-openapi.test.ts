@@ -64,7 +64,10 @@ describe('GET /openapi.json', () => {
     }
     expect(doc.components).toMatchObject({ securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' }, basicAuth: { scheme: 'basic' } } });
     // Bounds come from the node's own limits, through the same schemas that validate.
-    expect(text).toContain('"maxBatchOps"'.slice(1, -1));
+    const batchBody = JSON.stringify((doc.paths['/batch'] as unknown as { post: { requestBody: unknown } }).post.requestBody);
+    expect(batchBody).toContain('"maxItems":1000');
+    expect(text).toContain('"maximum":31536000000');
+    expect(text).toContain('at most 64 UTF-8 bytes');
   });
 
   it('should describe every response of every endpoint, good and bad', async () => {
