@@ -80,6 +80,14 @@ export function uiRouter(node: ReplicaNode, validator: RequestValidator, context
       .all(onlyMethods('GET', 'HEAD'));
   }
 
+  // One listener per node however many pages are open (EventEmitter warns past 10).
+  const changes = new Set<() => void>();
+  const notify = () => {
+    for (const wake of changes) wake();
+  };
+  node.on('write', notify);
+  node.on('conflict', notify);
+
   const state = async (req: Request): Promise<UiState> => {
     const { prefix } = validator.prefixQueryOf(req.query);
     const snapshot = await node.view.snapshot(prefix === '' ? undefined : prefix);
@@ -101,7 +109,7 @@ export function uiRouter(node: ReplicaNode, validator: RequestValidator, context
 
   router
     .route(`${UI_PATH}/events`)
-    .get((req, res) => streamState(req, res, node, () => state(req)))
+    .get((req, res) => streamState(req, res, node, changes, () => state(req)))
     .all(onlyMethods('GET', 'HEAD'));
 
   router
@@ -160,7 +168,7 @@ async function forward(context: UiContext, target: string, op: { op: 'put'; key:
 }
 
 /** Pushes the state now and whenever it changes, until the client goes away or the node closes. */
-function streamState(req: Request, res: Response, node: ReplicaNode, read: () => Promise<UiState>): void {
+function streamState(req: Request, res: Response, node: ReplicaNode, changes: Set<() => void>, read: () => Promise<UiState>): void {
   res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
   let open = true;
@@ -168,12 +176,10 @@ function streamState(req: Request, res: Response, node: ReplicaNode, read: () =>
   let lastSent = Date.now();
   let wake: (() => void) | undefined;
   const poke = () => wake?.();
-  node.on('write', poke);
-  node.on('conflict', poke);
+  changes.add(poke);
   const stop = () => {
     open = false;
-    node.off('write', poke);
-    node.off('conflict', poke);
+    changes.delete(poke);
     poke();
   };
   req.once('close', stop);
