@@ -15,6 +15,10 @@ export type {
   ReplicaNodeEvents,
 } from './node/replica-node.js';
 export type { PeerStatus, ClusterStatus, BacklogCounts } from './node/status.js';
+export { BatchInputError } from './node/batch.js';
+export type { BatchOp, BatchOutcome } from './node/batch.js';
+export { ClusterView, DEFAULT_CLUSTER_VIEW_OPTIONS } from './node/cluster-view.js';
+export type { ClusterViewOptions, NodeVitals, ViewSnapshot, ViewNode, ViewRow, ViewCell, LagSummary } from './node/cluster-view.js';
 export { DEFAULT_LIMIT_OPTIONS } from './node/options.js';
 export type { ReplicaNodeOptions, PeerOptions, LimitOptions } from './node/options.js';
 export { DEFAULT_REPLICATION_OPTIONS } from './replication/options.js';
@@ -34,5 +38,6 @@ export * from './errors/index.js';
 export { createApp } from './http/app.js';
 export { DEFAULT_HTTP_OPTIONS } from './http/options.js';
 export type { HttpOptions } from './http/options.js';
+export { openApiDocument } from './http/openapi.js';
 export { startNodeServer } from './http/server.js';
 export type { NodeServerOptions, NodeServer } from './http/server.js';

@@ -4,6 +4,7 @@
 import type { Scenario } from '../lib/scenario.js';
 import { convergenceLagScenario } from './convergence-lag.js';
 import { hotKeysScenario } from './hot-keys.js';
+import { httpBatchScenario } from './http-batch.js';
 import { httpScenario } from './http.js';
 import { localWriteScenario } from './local-write.js';
 import { memoryScenario } from './memory.js';
@@ -13,4 +14,4 @@ import { replicatedThroughputScenario } from './replicated-throughput.js';
 import { sustainedScenario } from './sustained.js';
 import { outageScenario } from './outage.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario, antiEntropyScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, httpBatchScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario, antiEntropyScenario];

@@ -37,6 +37,8 @@ Options:
       --id ID          Node to run with "node" (also ${ENV.nodeId}).
       --url URL        demo: use running nodes instead of starting some; repeat or
                        comma-separate, at least two (token from ${ENV.authToken}).
+      --keep           demo: keep the in-process cluster up after the demo, to watch and
+                       drive it on its cluster view page (Ctrl-C stops it).
   -h, --help           Show this help.
   -v, --version        Show the version.
 
@@ -87,7 +89,7 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
         return undefined;
       }
       case 'demo':
-        return await demo(io, flags.config, flags.url);
+        return await demo(io, flags.config, flags.url, flags.keep === true);
       case 'repair': {
         const config = loadConfig({ env: io.env, ...(flags.config !== undefined ? { file: flags.config } : {}) });
         const reports = await repairCluster(config, io.out);
@@ -109,6 +111,7 @@ interface Flags {
   config?: string;
   id?: string;
   url?: string[];
+  keep?: boolean;
   help?: boolean;
   version?: boolean;
 }
@@ -123,6 +126,7 @@ function parse(argv: string[]): { command: string | undefined; flags: Flags } {
         config: { type: 'string', short: 'c' },
         id: { type: 'string' },
         url: { type: 'string', multiple: true },
+        keep: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -196,13 +200,15 @@ function logStart(logger: Logger, config: ClusterConfig, command: string): void 
 /** The demo's default delay when the config sets none: the seed's 100–500 ms, long enough to see stale reads and real conflicts. */
 export const DEMO_DELAY_MS = Object.freeze({ min: 100, max: 500 });
 
-async function demo(io: CliIo, file: string | undefined, urls: string[] | undefined): Promise<number> {
+async function demo(io: CliIo, file: string | undefined, urls: string[] | undefined, keep = false): Promise<number> {
   const config = loadConfig({ env: io.env, ...(file !== undefined ? { file } : {}) });
   const print = (line: string) => io.out(`${line}\n`);
   const logger = await createCliLogger({ level: config.logLevel ?? 'warn', fd: 2 });
   for (const warning of config.source.warnings) logger.warn(warning);
   if (urls && urls.length > 0) {
+    if (keep) throw new UsageError('--keep keeps the in-process cluster of the demo up; with --url the nodes are yours and stay up anyway');
     const targets = await identify(urls.flatMap((u) => u.split(',')).filter((u) => u.trim() !== ''), config.authToken);
+    print(`Cluster view: ${targets[0]?.url}/ui/`);
     const result = await runDemo({ targets, print, ...(config.authToken ? { authToken: config.authToken } : {}) });
     return result.converged ? 0 : 1;
   }
@@ -230,12 +236,18 @@ async function demo(io: CliIo, file: string | undefined, urls: string[] | undefi
   try {
     nodes = await startNodes(provision.config, logger);
     const targets: DemoTarget[] = nodes.servers.map((s) => ({ id: s.node.id, url: s.url }));
+    print(`Cluster view: ${targets[0]?.url}/ui/${config.authToken ? ' (log in with any user name and the token as password)' : ''}`);
     const result = await runDemo({
       targets,
       print,
       delayLabel: describeDelay(delayMs),
       ...(config.authToken ? { authToken: config.authToken } : {}),
     });
+    if (keep) {
+      print(`\nThe cluster stays up: watch and drive it at ${targets[0]?.url}/ui/ (every node serves the page). Ctrl-C stops it and removes the demo's keys.`);
+      // The signal handler closes the nodes, removes the keys and exits.
+      await new Promise<never>(() => undefined);
+    }
     return result.converged ? 0 : 1;
   } finally {
     removeSignals();

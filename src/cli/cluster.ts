@@ -20,7 +20,14 @@ export interface RunningNodes {
  * ones that did are closed and the first error is rethrown.
  */
 export async function startNodes(config: ClusterConfig, logger: Logger, ids = config.nodes.map((n) => n.id)): Promise<RunningNodes> {
-  const started = await Promise.allSettled(ids.map((id) => startOne(config, id, logger.child({ node: id }))));
+  // Where the cluster view page links to and forwards writes for: from the config, then the
+  // bound address of every node this process starts (port 0 included).
+  const nodeUrls: Record<string, string> = {};
+  for (const n of config.nodes) {
+    if (n.url !== undefined) nodeUrls[n.id] = n.url.replace(/\/+$/, '');
+    else if (n.port !== 0) nodeUrls[n.id] = `http://${browsableHost(n.host ?? config.host)}:${n.port}`;
+  }
+  const started = await Promise.allSettled(ids.map((id) => startOne(config, id, logger.child({ node: id }), nodeUrls)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) {
@@ -37,21 +44,29 @@ export async function startNodes(config: ClusterConfig, logger: Logger, ids = co
   };
 }
 
-async function startOne(config: ClusterConfig, id: string, logger: Logger): Promise<NodeServer> {
+async function startOne(config: ClusterConfig, id: string, logger: Logger, nodeUrls: Record<string, string>): Promise<NodeServer> {
   const node = config.nodes.find((n) => n.id === id);
   if (!node) throw new Error(`unknown node ${id}`);
   const server = await startNodeServer({
     node: toNodeOptions(config, id),
     port: node.port,
     host: node.host ?? config.host,
-    http: { ...config.http, ...(config.authToken !== undefined ? { authToken: config.authToken } : {}), logger },
+    http: { ...config.http, ...(config.authToken !== undefined ? { authToken: config.authToken } : {}), logger, nodeUrls },
   });
+  if (node.url === undefined) nodeUrls[id] = server.url;
   watch(server.node, logger);
   logger.info(
     { url: server.url, redis: safeUrl(node.redis), peers: config.nodes.filter((n) => n.id !== id).map((n) => n.id), auth: config.authToken !== undefined },
     `node ${id} listening on ${server.url}`,
   );
   return server;
+}
+
+/** A listening address as a URL host: wildcards become loopback, IPv6 gets brackets. */
+function browsableHost(host: string | undefined): string {
+  if (host === undefined || host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /**

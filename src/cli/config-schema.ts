@@ -47,6 +47,10 @@ const nodeSchema = z.strictObject({
   port,
   redis: redisUrl,
   host: z.string({ error: 'expected a string' }).min(1, { error: 'expected a host name or address' }).optional(),
+  url: z
+    .string({ error: 'expected a URL such as http://node-b:3002' })
+    .refine(isHttpUrl, { error: 'expected an http:// or https:// URL such as http://node-b:3002' })
+    .optional(),
   clockOffsetMs: ms().optional(),
 });
 
@@ -92,9 +96,20 @@ export const configFileSchema = z
       .optional(),
     maxDriftMs: positiveInt().optional(),
     limits: z
-      .strictObject({ maxKeyBytes: positiveInt().optional(), maxValueBytes: positiveInt().optional(), maxTtlMs: positiveInt().optional() })
+      .strictObject({
+        maxKeyBytes: positiveInt().optional(),
+        maxValueBytes: positiveInt().optional(),
+        maxTtlMs: positiveInt().optional(),
+        maxBatchOps: positiveInt().optional(),
+      })
       .optional(),
-    http: z.strictObject({ maxBodyBytes: positiveInt().optional(), dashboard: z.boolean({ error: 'expected true or false' }).optional() }).optional(),
+    http: z
+      .strictObject({
+        maxBodyBytes: positiveInt().optional(),
+        dashboard: z.boolean({ error: 'expected true or false' }).optional(),
+        ui: z.boolean({ error: 'expected true or false' }).optional(),
+      })
+      .optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
   })
   .superRefine((c, ctx) => {
@@ -127,6 +142,16 @@ export function formatIssues(error: z.ZodError): string[] {
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+}
+
+/** True for `http://` and `https://` URLs with a host. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** True for `redis://` and `rediss://` URLs with a host. */

@@ -34,6 +34,11 @@ export interface NodeConfig {
   /** Interface the HTTP server binds; falls back to the cluster-wide `host`. */
   host?: string;
   /**
+   * Where the other nodes' cluster view pages reach this node's HTTP API (links, forwarded
+   * writes). @defaultValue `http://<host>:<port>` (loopback for a wildcard host)
+   */
+  url?: string;
+  /**
    * Shifts this node's clock, to demonstrate skew. Unit: milliseconds.
    * @defaultValue 0
    */
@@ -66,9 +71,9 @@ export interface ClusterConfig {
   antiEntropy: NonNullable<ConfigFile['antiEntropy']>;
   /** Unit: milliseconds. @defaultValue the engine's (60 s) */
   maxDriftMs?: number;
-  limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number };
+  limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number; maxBatchOps?: number };
   /** HTTP settings besides the token; see the http layer's `HttpOptions`. */
-  http: { maxBodyBytes?: number; dashboard?: boolean };
+  http: { maxBodyBytes?: number; dashboard?: boolean; ui?: boolean };
   /** Log level; when unset the CLI uses `info` (`warn` for the demo, whose output is its timeline). */
   logLevel?: LogLevel;
   /** Where the configuration came from, for the start-up log line. */

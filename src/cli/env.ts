@@ -32,8 +32,10 @@ export const ENV = Object.freeze({
   maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
   maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
   maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
+  maxBatchOps: 'EVENTUAL_CACHE_MAX_BATCH_OPS',
   maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
   dashboard: 'EVENTUAL_CACHE_DASHBOARD',
+  ui: 'EVENTUAL_CACHE_UI',
   logLevel: 'LOG_LEVEL',
 });
 
@@ -110,10 +112,12 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),
       maxValueBytes: take(ENV.maxValueBytes, asPositiveInteger),
       maxTtlMs: take(ENV.maxTtlMs, asPositiveInteger),
+      maxBatchOps: take(ENV.maxBatchOps, asPositiveInteger),
     }),
     http: definedOnly({
       maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),
       dashboard: take(ENV.dashboard, asBoolean),
+      ui: take(ENV.ui, asBoolean),
     }),
     ...definedOnly({
       nodes: take(ENV.nodes, asNodes),

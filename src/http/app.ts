@@ -13,24 +13,30 @@
  * | PUT    | /keys/:key                    | 200 `{key, value, hlc, origin, version, expiresAt?}` |
  * | GET    | /keys/:key                    | 200 same shape; 404 when absent/deleted/expired    |
  * | DELETE | /keys/:key                    | 200 `{key, deleted: true, hlc, origin, version}`   |
+ * | POST   | /batch                        | 200 `{results: [{status, body}]}`, one per op (any key) |
  * | GET    | /keys?prefix=&limit=&cursor=  | 200 `{items, cursor}` (cursor null on the last page) |
  * | GET    | /health                       | 200 `{status: "ok", node}`; 503 when Redis is down or the node is closing |
  * | GET    | /cluster                      | 200 `{node, outbox, peers: [{id, backlog, …}]}`    |
  * | GET    | /conflicts?limit=             | 200 `{node, items}` newest first                   |
  * | GET    | /metrics                      | 200 Prometheus text                                |
  * | *      | /admin/queues                 | the Bull dashboard                                 |
+ * | GET    | / , /ui/                      | the cluster view page (see ui/ui-routes.ts)        |
+ * | GET    | /openapi.json, /docs/         | the OpenAPI 3.1 document, and Swagger UI over it   |
  *
  * Every error is `{"error": {"code", "message", "field"?}}`; see {@link ErrorCode}.
  */
 import express from 'express';
 import type { ReplicaNode } from '../node/replica-node.js';
 import { requireToken, TokenVerifier } from './auth.js';
+import { batchRouter } from './batch-routes.js';
 import { DASHBOARD_PATH, dashboardRouter } from './dashboard.js';
+import { docsRouter, DOCS_PATH, OPENAPI_PATH } from './docs-routes.js';
 import { errorHandler } from './errors.js';
 import { keysRouter } from './keys-routes.js';
 import { openRouter, statusRouter } from './node-routes.js';
 import { resolveHttpOptions, type HttpOptions } from './options.js';
 import { wellFormedRequest, noStore, unknownRoute } from './routing.js';
+import { UI_PATH, uiRouter } from './ui/ui-routes.js';
 import { RequestValidator } from './validation.js';
 
 export type { HttpOptions } from './options.js';
@@ -71,16 +77,18 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
     const verifier = new TokenVerifier(o.authToken);
     const api = requireToken(verifier, 'bearer');
     const dashboard = requireToken(verifier, 'bearer-or-basic');
-    app.use((req, res, next) => (isDashboardPath(req.path) ? dashboard : api)(req, res, next));
+    app.use((req, res, next) => (isBrowserPath(req.path) ? dashboard : api)(req, res, next));
   }
   if (o.dashboard) app.use(DASHBOARD_PATH, dashboardRouter(node, o.authToken === undefined));
-  app.use(keysRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
+  if (o.ui) app.use(uiRouter(node, validator, { nodeUrls: o.nodeUrls, dashboard: o.dashboard, authToken: o.authToken, maxBodyBytes: o.maxBodyBytes }));
+  app.use(docsRouter(node, validator, o));
+  app.use(keysRouter(node, validator, o.maxBodyBytes), batchRouter(node, validator, o.maxBodyBytes), statusRouter(node, validator));
   app.use(unknownRoute);
   app.use(errorHandler(o.logger));
   return app;
 }
 
-/** The paths `app.use(DASHBOARD_PATH, …)` serves. */
-function isDashboardPath(path: string): boolean {
-  return path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);
+/** Paths a browser opens (dashboard, cluster view, API docs): they also take basic auth, so a login dialog works. */
+function isBrowserPath(path: string): boolean {
+  return path === '/' || [DASHBOARD_PATH, UI_PATH, DOCS_PATH].some((p) => path === p || path.startsWith(`${p}/`)) || path === OPENAPI_PATH;
 }

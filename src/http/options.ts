@@ -27,6 +27,20 @@ export interface HttpOptions {
    */
   dashboard?: boolean;
   /**
+   * Serve the cluster view page at `/ui/` (and redirect `/` there). With `authToken` set it
+   * needs the token like the dashboard (basic auth with the token as password).
+   * @defaultValue true
+   */
+  ui?: boolean;
+  /**
+   * Base URL of each node's HTTP API by node id, e.g. `{"B": "http://10.0.0.2:3002"}`: the
+   * page links to their dashboards and forwards writes for them there. Read per request,
+   * so it may be filled in after the servers started. `eventual-cache cluster` and `node`
+   * fill it from the config.
+   * @defaultValue {} (writes from the page only go to this node)
+   */
+  nodeUrls?: Readonly<Record<string, string>>;
+  /**
    * Where request and error logs go. Requests are logged at `debug`, 503s at `warn`, other
    * 5xx at `error`; headers (and so `Authorization`) are never logged.
    * @defaultValue undefined (no logs)
@@ -38,6 +52,8 @@ export interface HttpOptions {
 export const DEFAULT_HTTP_OPTIONS = Object.freeze({
   authToken: undefined,
   dashboard: true,
+  ui: true,
+  nodeUrls: Object.freeze({}) as Readonly<Record<string, string>>,
   logger: undefined,
   /**
    * Added to the node's `maxValueBytes` when `maxBodyBytes` is not given: room for the
@@ -52,6 +68,8 @@ export interface ResolvedHttpOptions {
   authToken: string | undefined;
   maxBodyBytes: number;
   dashboard: boolean;
+  ui: boolean;
+  nodeUrls: Readonly<Record<string, string>>;
   logger: Logger | undefined;
 }
 
@@ -60,7 +78,7 @@ const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
 /** Validates synchronously; throws {@link InvalidOptionsError} naming the field. */
 export function resolveHttpOptions(options: HttpOptions, limits: LimitOptions): ResolvedHttpOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('http', 'expected an object');
-  const { authToken, maxBodyBytes, dashboard, logger } = options;
+  const { authToken, maxBodyBytes, dashboard, ui, nodeUrls, logger } = options;
   if (authToken !== undefined && (typeof authToken !== 'string' || !TOKEN_PATTERN.test(authToken))) {
     throw new InvalidOptionsError(
       'authToken',
@@ -71,10 +89,14 @@ export function resolveHttpOptions(options: HttpOptions, limits: LimitOptions): 
     throw new InvalidOptionsError('maxBodyBytes', 'must be a positive integer number of bytes');
   }
   if (dashboard !== undefined && typeof dashboard !== 'boolean') throw new InvalidOptionsError('dashboard', 'must be true or false');
+  if (ui !== undefined && typeof ui !== 'boolean') throw new InvalidOptionsError('ui', 'must be true or false');
+  if (nodeUrls !== undefined && (typeof nodeUrls !== 'object' || nodeUrls === null)) throw new InvalidOptionsError('nodeUrls', 'must be an object of node id -> URL');
   return {
     authToken,
     maxBodyBytes: maxBodyBytes ?? limits.maxValueBytes + DEFAULT_HTTP_OPTIONS.bodyEnvelopeBytes,
     dashboard: dashboard ?? DEFAULT_HTTP_OPTIONS.dashboard,
+    ui: ui ?? DEFAULT_HTTP_OPTIONS.ui,
+    nodeUrls: nodeUrls ?? DEFAULT_HTTP_OPTIONS.nodeUrls,
     logger,
   };
 }

@@ -8,11 +8,12 @@
 import { z } from 'zod';
 import { checkKey } from '../node/input.js';
 import type { LimitOptions } from '../node/options.js';
+import type { BatchOp } from '../node/batch.js';
 import type { JsonValue } from '../record/record.js';
 import { HttpError } from './errors.js';
+import { requestSchemas, type RequestSchemas } from './schemas.js';
 
-/** The largest `limit` a list or conflicts page may ask for. */
-export const MAX_PAGE_SIZE = 1000;
+export { MAX_PAGE_SIZE } from './schemas.js';
 
 /** The body of `PUT /keys/:key`. */
 export interface PutBody {
@@ -32,16 +33,10 @@ export interface ConflictsQuery {
   limit: number;
 }
 
-/** A query parameter given twice arrives as an array; say so rather than "expected string". */
-const single = (what: string) =>
-  z.string({ error: (issue) => (Array.isArray(issue.input) ? 'must be given at most once' : `must be ${what}`) });
-
-const pageLimit = (defaultValue: number) =>
-  single('a whole number')
-    .regex(/^[0-9]{1,10}$/, `must be a whole number from 1 to ${MAX_PAGE_SIZE}`)
-    .transform(Number)
-    .pipe(z.number().int().min(1, `must be from 1 to ${MAX_PAGE_SIZE}`).max(MAX_PAGE_SIZE, `must be from 1 to ${MAX_PAGE_SIZE}`))
-    .default(defaultValue);
+/** The body of `POST /batch`, checked for shape; the node checks keys, values and TTLs. */
+export interface BatchBody {
+  ops: BatchOp[];
+}
 
 /**
  * Validates requests against one node's limits. Bodies and queries are strict: an unknown
@@ -50,47 +45,39 @@ const pageLimit = (defaultValue: number) =>
  */
 export class RequestValidator {
   private readonly limits: LimitOptions;
-  private readonly putBody;
-  private readonly listQuery;
-  private readonly conflictsQuery;
+  /** The zod schemas this validator applies; `GET /openapi.json` is rendered from them. */
+  readonly schemas: RequestSchemas;
 
   constructor(limits: LimitOptions) {
     this.limits = limits;
-    this.putBody = z.strictObject(
-      {
-        // Any JSON value, null included; only a missing `value` is wrong. Nesting and size
-        // are checked by the node, without recursion over the value here.
-        value: z.custom<JsonValue>((v) => v !== undefined, { error: 'is required: the JSON value to store (null is allowed)' }),
-        ttlMs: z
-          .number({ error: 'must be a number of milliseconds' })
-          .int('must be a whole number of milliseconds')
-          .positive('must be a positive number of milliseconds')
-          .max(limits.maxTtlMs, `must be at most ${limits.maxTtlMs} ms (limits.maxTtlMs)`)
-          .optional(),
-      },
-      { error: (issue) => (issue.code === 'invalid_type' ? 'the body must be a JSON object like {"value": …, "ttlMs"?: …}' : undefined) },
-    );
-    this.listQuery = z.strictObject({
-      prefix: single('a string')
-        .refine((p) => Buffer.byteLength(p, 'utf8') <= limits.maxKeyBytes, `must be at most ${limits.maxKeyBytes} bytes (limits.maxKeyBytes)`)
-        .optional(),
-      limit: pageLimit(100),
-      // The cursor's format belongs to the node, which rejects what it did not make.
-      cursor: single('the cursor returned by the previous page').optional(),
-    });
-    this.conflictsQuery = z.strictObject({ limit: pageLimit(50) });
+    this.schemas = requestSchemas(limits);
   }
 
   body(input: unknown): PutBody {
-    return parse(this.putBody, input, 'invalid_body') as PutBody;
+    return parse(this.schemas.putBody, input, 'invalid_body') as PutBody;
   }
 
   listQueryOf(input: unknown): ListQuery {
-    return parse(this.listQuery, input, 'invalid_query') as ListQuery;
+    return parse(this.schemas.listQuery, input, 'invalid_query') as ListQuery;
   }
 
   conflictsQueryOf(input: unknown): ConflictsQuery {
-    return parse(this.conflictsQuery, input, 'invalid_query');
+    return parse(this.schemas.conflictsQuery, input, 'invalid_query');
+  }
+
+  /** The body of the cluster view page's write form (`POST /ui/write`). */
+  uiWrite(input: unknown): { node: string; key: string; value: JsonValue } {
+    return parse(this.schemas.uiWriteBody, input, 'invalid_body') as { node: string; key: string; value: JsonValue };
+  }
+
+  /** `?prefix=` of the cluster view's data endpoints. */
+  prefixQueryOf(input: unknown): { prefix?: string } {
+    return parse(this.schemas.prefixQuery, input, 'invalid_query') as { prefix?: string };
+  }
+
+  /** The shape of a `POST /batch` body; what each op carries is the node's check (`BatchInputError`). */
+  batch(input: unknown): BatchBody {
+    return parse(this.schemas.batchBody, input, 'invalid_body') as BatchBody;
   }
 
   /**
@@ -102,7 +89,7 @@ export class RequestValidator {
    */
   key(key: string): string {
     if (key === '.' || key === '..') {
-      throw new HttpError(400, 'invalid_key', `The key ${JSON.stringify(key)} is a URL dot segment, which clients and proxies rewrite; choose another key.`, {
+      throw new HttpError(400, 'invalid_key', `The key ${JSON.stringify(key)} is a URL dot segment, which clients and proxies rewrite; send it in the body of POST /batch instead.`, {
         field: 'key',
       });
     }
@@ -116,6 +103,12 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, code: 'invalid_body' | '
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0] as z.core.$ZodIssue;
+  if (issue.code === 'unrecognized_keys' && issue.path.length > 0) {
+    // Inside a batch op: name the op, and the fields an op of its kind takes.
+    const where = issue.path.map(String).join('.');
+    const field = `${where}.${String(issue.keys[0])}`;
+    return fail(code, field, `Unknown field ${JSON.stringify(String(issue.keys[0]))} in ${where}; an op takes op, key, and for "put" value and ttlMs.`);
+  }
   if (issue.code === 'unrecognized_keys') {
     const field = String(issue.keys[0]);
     const what = code === 'invalid_body' ? 'body field' : 'query parameter';

@@ -33,12 +33,19 @@ export interface LimitOptions {
    * @defaultValue 31536000000 (365 days)
    */
   maxTtlMs: number;
+  /**
+   * Most operations in one batch (`ReplicaNode.batch`, `POST /batch`); a bigger batch is
+   * refused whole. Bounds the work and the memory one request can ask for.
+   * @defaultValue 1000
+   */
+  maxBatchOps: number;
 }
 
 export const DEFAULT_LIMIT_OPTIONS: LimitOptions = Object.freeze({
   maxKeyBytes: 1024,
   maxValueBytes: 1024 * 1024,
   maxTtlMs: 365 * 24 * 60 * 60 * 1000,
+  maxBatchOps: 1000,
 });
 
 export interface ReplicaNodeOptions extends Partial<StoreOptions> {
@@ -116,7 +123,7 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   if (!Number.isFinite(clockOffsetMs)) throw new InvalidOptionsError('clockOffsetMs', 'must be a finite number of milliseconds');
   if (!(Number.isFinite(maxDriftMs) && maxDriftMs > 0)) throw new InvalidOptionsError('maxDriftMs', 'must be a positive number of milliseconds');
   const limits = { ...DEFAULT_LIMIT_OPTIONS, ...definedOnly(o.limits ?? {}) };
-  for (const field of ['maxKeyBytes', 'maxValueBytes', 'maxTtlMs'] as const) {
+  for (const field of ['maxKeyBytes', 'maxValueBytes', 'maxTtlMs', 'maxBatchOps'] as const) {
     if (!Number.isSafeInteger(limits[field]) || limits[field] <= 0) throw new InvalidOptionsError(`limits.${field}`, 'must be a positive integer');
   }
   const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };

@@ -18,6 +18,9 @@ import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
+import { runBatch, toDeleteResult, type BatchOp, type BatchOutcome } from './batch.js';
+import { ClusterView } from './cluster-view.js';
+import { clusterViewSource } from './cluster-view-source.js';
 import { NodeMetrics } from './metrics.js';
 import { BadRecordReporter } from './bad-records.js';
 import { badRecordCounts, listBadRecords, type BadRecordEntry } from '../store/quarantine.js';
@@ -33,6 +36,7 @@ import { AntiEntropyMetrics } from '../anti-entropy/metrics.js';
 
 export type { PutOptions, DeleteResult, ListOptions, ListPage, ReplicatedEvent, ConflictEvent, DriftEvent, ReplicaNodeEvents } from './types.js';
 export type { PeerStatus, ClusterStatus } from './status.js';
+export type { BatchOp, BatchOutcome } from './batch.js';
 
 export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   readonly id: string;
@@ -46,6 +50,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly badRecords: BadRecordReporter;
   private readonly receivers: PeerReceiver[] = [];
   private readonly antiEntropy: AntiEntropy;
+  /** What the cluster view page shows; see ./cluster-view.ts. */
+  readonly view: ClusterView;
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
   private backgroundResync: Promise<void> | undefined;
@@ -93,6 +99,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         onError: (error) => this.fail(error),
       },
     );
+    this.view = new ClusterView(clusterViewSource(this, this.store.redis, (id) => this.receivers.find((r) => r.peerId === id)?.reader));
+    this.on('write', (record) => this.view.touch(record.key));
   }
 
   /** Creates a node, connects to its Redis (failing with `RedisUnavailableError` if it cannot) and starts replicating. */
@@ -127,6 +135,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     }
     this.relay.start();
     this.antiEntropy.start();
+    this.view.start();
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
@@ -144,17 +153,19 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     const valueJson = checkValue(value, this.options.limits);
     const ttlMs = checkTtl(options.ttlMs, this.options.limits);
     const op: WriteOp = ttlMs === undefined ? { kind: 'put', key, valueJson } : { kind: 'put', key, valueJson, ttlMs };
-    const record = await this.write(op);
-    this.metrics.writes.inc();
-    return toView(record);
+    return toView(await this.write(op));
   }
 
   /** Deletes `key` by writing a tombstone that replicates like a write. Idempotent. */
   async delete(key: string): Promise<DeleteResult> {
     this.checkKey(key);
-    const record = await this.write({ kind: 'delete', key });
-    this.metrics.deletes.inc();
-    return { key, deleted: true, hlc: record.hlc, origin: record.origin, version: record.version };
+    return toDeleteResult(await this.write({ kind: 'delete', key }));
+  }
+
+  /** Validates every op (`BatchInputError`, nothing runs), then runs them in order; see ./batch.ts. */
+  batch(ops: readonly BatchOp[]): Promise<BatchOutcome[]> {
+    this.assertOpen();
+    return runBatch(ops, { limits: this.options.limits, get: (key) => this.get(key), writeMany: (writes) => this.writeMany(writes) });
   }
 
   /** The live value of `key` on this node (possibly stale), or `undefined` if absent, deleted or expired. */
@@ -340,6 +351,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inflight, this.backgroundResync]);
       await this.antiEntropy.close();
+      await this.view.close();
       await this.relay.close();
       await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
       await this.store.close();
@@ -348,11 +360,22 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.closing;
   }
 
-  private async write(op: WriteOp): Promise<CacheRecord> {
-    const record = await this.track(this.store.write(op));
-    this.relay.notify(1);
-    this.emit('write', record);
-    return record;
+  private write(op: WriteOp): Promise<CacheRecord> {
+    return this.writeMany([op])[0] as Promise<CacheRecord>;
+  }
+
+  /** Queues `ops` together, so they share a group commit; one promise per op. */
+  private writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
+    // Checked before the store queues anything: a closed node must not commit unacknowledged writes.
+    this.assertOpen();
+    return this.store.writeMany(ops).map((p) =>
+      this.track(p).then((record) => {
+        (record.deleted ? this.metrics.deletes : this.metrics.writes).inc();
+        this.relay.notify(1);
+        this.emit('write', record);
+        return record;
+      }),
+    );
   }
 
   private async applyFromPeer(from: string, records: CacheRecord[], job: ReplicationJobData): Promise<void> {

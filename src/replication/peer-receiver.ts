@@ -46,7 +46,8 @@ export class PeerReceiver {
   readonly peerId: string;
   readonly worker: Worker<ReplicationJobData>;
   private readonly workerConnection: Redis;
-  private readonly reader: Redis;
+  /** Command connection to the peer's Redis (reads its records; also used by the cluster view). */
+  readonly reader: Redis;
   private readonly sourceKeys: KeyBuilder;
   private readonly sourceTarget: RedisTarget;
   private retries = 0;

@@ -104,6 +104,11 @@ export class KeyBuilder {
     return `${this.prefix}:${this.nodeId}:gc`;
   }
 
+  /** JSON of the node's vitals for the cluster view page, refreshed every heartbeat (expires when the node stops). */
+  get vitals(): string {
+    return `${this.prefix}:${this.nodeId}:vitals`;
+  }
+
   /** BullMQ prefix for this node's replication queues (one queue per destination peer). */
   get queuePrefix(): string {
     return `${this.prefix}:${this.nodeId}:q`;

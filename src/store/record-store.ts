@@ -247,6 +247,16 @@ export class RecordStore {
     });
   }
 
+  /**
+   * Like {@link write} for each op, but all are queued before a transaction starts, so they
+   * share one group commit (or `maxWriteBatch`-sized ones): one promise per op, in order.
+   */
+  writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
+    const promises = ops.map((op) => new Promise<CacheRecord>((resolve, reject) => this.pending.push({ op, resolve, reject })));
+    this.pump();
+    return promises;
+  }
+
   /** Number of local writes accepted but not yet committed. */
   get pendingWrites(): number {
     return this.pending.length + this.inflight;

@@ -40,6 +40,23 @@ async function leftovers(url: string, prefix: string): Promise<string[]> {
 }
 
 describe('eventual-cache demo', () => {
+  it('should keep the cluster up with --keep, its page served, until a signal, then clean up', async () => {
+    const prefix = uniquePrefix('keep');
+    const config = tmp.write('keep.json', { nodes: ['A', 'B'].map((id, i) => ({ id, port: 0, redis: redis.url(i) })), replication: { delayMs: 20 }, prefix });
+    const run = runCli(['demo', '--keep', '--config', config]);
+    try {
+      const [, page] = (await run.waitForOutput(/The cluster stays up: watch and drive it at (http:\/\/\S+\/ui\/)/, 30_000)) as RegExpMatchArray;
+      const res = await fetch(page as string);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('cluster view');
+      run.child.kill('SIGINT');
+      expect(await run.exited(30_000)).toBe(130);
+      for (const url of redis.urls(2)) expect(await leftovers(url, prefix)).toEqual([]);
+    } finally {
+      run.kill();
+    }
+  });
+
   it('should replay the 7 steps over HTTP, show stale reads and the LWW conflict, report convergence and clean up', async () => {
     const prefix = uniquePrefix('demo');
     const config = tmp.write('demo.json', {
@@ -53,6 +70,7 @@ describe('eventual-cache demo', () => {
     const out = run.stdout();
 
     expect(out).toMatch(/replication delay 150 ms/);
+    expect(out).toMatch(/^Cluster view: http:\/\/127\.0\.0\.1:\d+\/ui\/$/m);
     for (const step of ['1. Write user:123', '2. Immediately read', '3. Wait for replication', '4. Read after', '5. Concurrent writes', '6. Wait for conflict', '7. Final state']) {
       expect(out).toContain(step);
     }

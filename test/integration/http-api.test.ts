@@ -343,9 +343,18 @@ describe('/admin/queues', () => {
 
 describe('unknown routes and methods', () => {
   it('should answer 404 not_found for a path no endpoint serves', async () => {
-    for (const path of ['/', '/nope', '/keys/a/b', '/KEYS/x', '/health/x', '/admin']) expectError(await api().get(path), 404, 'not_found');
+    for (const path of ['/nope', '/keys/a/b', '/KEYS/x', '/health/x', '/admin']) expectError(await api().get(path), 404, 'not_found');
     const res = await api().get('/keys/a/b');
     expect(res.body.error.message).toContain('%2F');
+  });
+
+  it('should lead a browser from / to the cluster view, and answer 404 without the page', async () => {
+    const res = await api().get('/');
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('/ui/');
+    const app = createApp((nodes.servers[0] as (typeof nodes.servers)[number]).node, { ui: false });
+    expectError(await request(app).get('/'), 404, 'not_found');
+    expectError(await request(app).get('/ui/'), 404, 'not_found');
   });
 
   it('should answer 405 method_not_allowed with Allow for a method the endpoint lacks', async () => {
