@@ -158,6 +158,23 @@ function generateCases(): Case[] {
   raw('space before colon', 'GET /keys/victim HTTP/1.1\r\nHost : x\r\nConnection: close\r\n\r\n', 400);
   raw('NUL in header value', 'GET /keys/victim HTTP/1.1\r\nHost: x\u0000y\r\nConnection: close\r\n\r\n', 400);
   raw('obsolete line folding', `${head}Content-Length: 11\r\nX-Folded: a\r\n b\r\n\r\n{"value":1}`, 400);
+  // Smuggling: a body that one reading takes as a second request (a write to "smuggled").
+  const smuggled = 'PUT /keys/smuggled HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"value":1}';
+  raw('CL.TE: Content-Length then chunked, smuggled request', `${head}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`, 400);
+  raw('TE.CL: chunked then Content-Length, smuggled request', `${head}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n${(smuggled.length).toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`, 400);
+  raw('Transfer-Encoding with a space before the colon', `${head}Content-Length: 11\r\nTransfer-Encoding : chunked\r\n\r\n{"value":1}`, 400);
+  raw('Transfer-Encoding: chunked, identity', `${head}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`, 400);
+  raw('Transfer-Encoding: xchunked', `${head}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`, 400);
+  raw('two Transfer-Encoding headers', `${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n`, 400);
+  raw('duplicate equal Content-Lengths, smuggled request', `${head}Content-Length: 11\r\nContent-Length: 11\r\n\r\n{"value":1}${smuggled}`, 400);
+  raw('Content-Length list "11, 11"', `${head}Content-Length: 11, 11\r\n\r\n{"value":1}`, 400);
+  raw('Content-Length with a plus sign', `${head}Content-Length: +11\r\n\r\n{"value":1}`, 400);
+  raw('bare LF line endings', `PUT /keys/victim HTTP/1.1\nHost: localhost\nContent-Type: application/json\nContent-Length: 11\n\n{"value":1}`, 400);
+  raw('chunk size overflow', `${head}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n{"value":1}\r\n0\r\n\r\n`, 400);
+  // Header floods: one huge header, thousands of small ones, a huge request line.
+  raw('one 64 KiB header', `${head}X-Flood: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 11\r\n\r\n{"value":1}`, 431, 'headers_too_large');
+  raw('4000 small headers', `${head}${Array.from({ length: 4000 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}Content-Length: 11\r\n\r\n{"value":1}`, 431, 'headers_too_large');
+  raw('64 KiB request line', `GET /keys/${'k'.repeat(64 * 1024)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, 431, 'headers_too_large');
 
   // K. Credentials on the server with a token: nothing gets through without the exact token.
   const basicOf = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
