@@ -71,6 +71,10 @@ interface ConnectionState {
   /** Requests received and not answered yet. */
   active: number;
   lingering: boolean;
+  /** Bytes read and written when last seen moving. */
+  traffic: number;
+  /** When the connection was last seen busy or moving. Unit: ms since the epoch. */
+  idleSince: number;
 }
 
 /** Installs the guard on `server`; returns the live connections (for shutdown). */
@@ -80,9 +84,10 @@ export class ConnectionGuard {
   private readonly limits: ConnectionLimits;
   private readonly bounds: DrainBounds;
 
-  constructor(server: Server, limits: ConnectionLimits) {
+  /** `maxConnections`: from {@link effectiveMaxConnections}. */
+  constructor(server: Server, limits: ConnectionLimits, maxConnections: number) {
     this.limits = limits;
-    this.maxConnections = effectiveMaxConnections(limits.maxConnections);
+    this.maxConnections = maxConnections;
     this.bounds = { maxBytes: limits.drainMaxBytes, timeoutMs: limits.drainTimeoutMs };
     server.headersTimeout = limits.headersTimeoutMs;
     server.requestTimeout = limits.requestTimeoutMs;
@@ -93,6 +98,24 @@ export class ConnectionGuard {
       Math.min(30_000, Math.floor(limits.headersTimeoutMs / 4)),
     );
     server.on('connection', (socket: Socket) => this.accept(socket));
+    // One sweep for every connection rather than a timer each. (A socket's own timeout is
+    // not reliable here: Node's HTTP parser reads it natively and re-arms its timer.)
+    const sweep = setInterval(() => this.closeIdle(Date.now()), Math.max(20, Math.floor(limits.idleTimeoutMs / 10)));
+    sweep.unref();
+    server.once('close', () => clearInterval(sweep));
+  }
+
+  /** Closes every connection that had no request in progress and no traffic for `idleTimeoutMs`. */
+  private closeIdle(now: number): void {
+    for (const [socket, state] of this.states) {
+      const traffic = socket.bytesRead + socket.bytesWritten;
+      if (state.active > 0 || state.lingering || traffic !== state.traffic) {
+        state.traffic = traffic;
+        state.idleSince = now;
+      } else if (now - state.idleSince >= this.limits.idleTimeoutMs) {
+        socket.destroy();
+      }
+    }
   }
 
   /** Every client connection currently open. */
@@ -129,14 +152,11 @@ export class ConnectionGuard {
       socket.destroy();
       return;
     }
-    const state: ConnectionState = { active: 0, lingering: false };
-    this.states.set(socket, state);
-    socket.once('close', () => this.states.delete(socket));
     // Idle: no request in progress and nothing arriving. A request being answered is
     // bounded by requestTimeoutMs instead (and by the node's own Redis timeouts).
-    socket.setTimeout(this.limits.idleTimeoutMs, () => {
-      if (state.active === 0) socket.destroy();
-    });
+    const state: ConnectionState = { active: 0, lingering: false, traffic: 0, idleSince: Date.now() };
+    this.states.set(socket, state);
+    socket.once('close', () => this.states.delete(socket));
     // Node ends a connection after its last response with destroySoon(); linger instead.
     socket.destroySoon = () => this.linger(socket);
   }

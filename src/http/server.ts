@@ -9,7 +9,7 @@ import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
 import { resolveNodeOptions, type ReplicaNodeOptions } from '../node/options.js';
 import { ReplicaNode } from '../node/replica-node.js';
 import { createApp } from './app.js';
-import { ConnectionGuard, lingeringClose, type DrainBounds } from './connection-guard.js';
+import { ConnectionGuard, effectiveMaxConnections, lingeringClose, type DrainBounds } from './connection-guard.js';
 import type { ErrorBody } from './errors.js';
 import { isLoopbackAddress } from './host-check.js';
 import { resolveHttpOptions, type HttpOptions } from './options.js';
@@ -88,6 +88,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   }
   // Every option is checked before anything connects, so a typo costs no Redis connection.
   const resolvedHttp = resolveHttpOptions(http, resolveNodeOptions(nodeOptions).limits);
+  const maxConnections = effectiveMaxConnections(resolvedHttp.connections.maxConnections);
   warnIfExposed(host, resolvedHttp.authToken, resolvedHttp.logger);
   const node = await ReplicaNode.start(nodeOptions);
   let app: ReturnType<typeof createApp>;
@@ -125,13 +126,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
     });
   });
-  let guard: ConnectionGuard;
-  try {
-    guard = new ConnectionGuard(server, resolvedHttp.connections);
-  } catch (error) {
-    await node.close();
-    throw error;
-  }
+  const guard = new ConnectionGuard(server, resolvedHttp.connections, maxConnections);
   const drain: DrainBounds = { maxBytes: resolvedHttp.connections.drainMaxBytes, timeoutMs: resolvedHttp.connections.drainTimeoutMs };
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket, drain));
   try {
