@@ -5,6 +5,7 @@
  */
 import { NODE_ID_PATTERN } from '../clock/timestamp.js';
 import type { DelaySpec } from '../replication/options.js';
+import { maskCredentials } from '../store/credentials.js';
 import { ConfigError, DEFAULT_FIRST_PORT, isRedisUrl, LOG_LEVELS, type ConfigFile } from './config-schema.js';
 
 /** Every environment variable the loader reads, by the setting it feeds. */
@@ -115,7 +116,7 @@ export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> |
   const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
   for (const [i, entry] of entries.entries()) {
     const eq = entry.indexOf('=');
-    if (eq <= 0) return `entry ${i + 1} ("${entry}"): expected ID[:PORT]=REDIS_URL`;
+    if (eq <= 0) return `entry ${i + 1} ("${maskCredentials(entry)}"): expected ID[:PORT]=REDIS_URL`;
     const [id = '', portText] = entry.slice(0, eq).split(':');
     const redis = entry.slice(eq + 1);
     let nodePort = DEFAULT_FIRST_PORT + i;

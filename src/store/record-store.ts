@@ -12,11 +12,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
-import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
+import { InvalidOptionsError, type RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { decodeRecord, encodeRecord, isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
-import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
+import { closeRedis, connect, createRedis, isConnectionError, TransactionPool, unavailable, type RedisTarget } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks } from './transaction.js';
@@ -340,7 +340,7 @@ export class RecordStore {
       return await fn();
     } catch (error) {
       if (isConnectionError(error)) {
-        throw new RedisUnavailableError(describeTarget(this.target), error instanceof Error ? error.message : String(error), { cause: error });
+        throw unavailable(this.target, error);
       }
       throw error;
     }
