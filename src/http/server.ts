@@ -28,15 +28,16 @@ export interface NodeServerOptions {
   /** The HTTP API's options; see {@link HttpOptions}. */
   http?: HttpOptions;
   /**
-   * How long `close()` lets in-flight requests finish before cutting their connections.
-   * Unit: milliseconds.
-   * @defaultValue 10000
+   * How long `close()` lets in-flight requests finish before cutting their connections;
+   * the node's own `closeTimeoutMs` follows, so both defaults together stay under Docker's
+   * 10 s grace. Unit: milliseconds.
+   * @defaultValue 4000
    */
   shutdownTimeoutMs?: number;
 }
 
 /** Defaults of {@link NodeServerOptions}. */
-export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
+export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 4_000 });
 
 export interface NodeServer {
   /** The running replica node. */

@@ -4,6 +4,7 @@
 import { DEFAULT_CLOCK_OPTIONS } from '../clock/hlc.js';
 import { isNodeId, NODE_ID_PATTERN } from '../clock/timestamp.js';
 import { InvalidOptionsError } from '../errors/index.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from './bounded-close.js';
 import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
 import type { RedisTarget } from '../store/connections.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
@@ -74,6 +75,13 @@ export interface ReplicaNodeOptions extends Partial<StoreOptions> {
   limits?: Partial<LimitOptions>;
   /** Fault injection for tests (e.g. kill a connection between WATCH and EXEC). */
   transactionHooks?: TransactionHooks;
+  /**
+   * Longest `close()`: waiting for work in flight, handing the outbox to the queues and
+   * letting workers finish are each cut short when this is spent (nothing acknowledged is
+   * lost: it stays in the outbox). Unit: milliseconds.
+   * @defaultValue 4000
+   */
+  closeTimeoutMs?: number;
 }
 
 export interface ResolvedNodeOptions {
@@ -86,6 +94,7 @@ export interface ResolvedNodeOptions {
   clock: { now: () => number; clockOffsetMs: number; maxDriftMs: number };
   limits: LimitOptions;
   transactionHooks: TransactionHooks;
+  closeTimeoutMs: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -115,6 +124,8 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   for (const field of ['maxKeyBytes', 'maxValueBytes', 'maxTtlMs'] as const) {
     if (!Number.isSafeInteger(limits[field]) || limits[field] <= 0) throw new InvalidOptionsError(`limits.${field}`, 'must be a positive integer');
   }
+  const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+  if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) throw new InvalidOptionsError('closeTimeoutMs', 'must be a non-negative integer number of milliseconds');
   const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };
   for (const field of Object.keys(DEFAULT_STORE_OPTIONS) as Array<keyof StoreOptions>) {
     const v = o[field];
@@ -130,6 +141,7 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
     clock: { now: o.now ?? DEFAULT_CLOCK_OPTIONS.now, clockOffsetMs, maxDriftMs },
     limits,
     transactionHooks: o.transactionHooks ?? {},
+    closeTimeoutMs,
   };
 }
 

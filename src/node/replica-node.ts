@@ -18,6 +18,7 @@ import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
+import { CloseBudget, interruptibleSleep } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
@@ -41,6 +42,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
   private backgroundResync: Promise<void> | undefined;
+  /** Aborted by close(): wakes waits that would otherwise hold the shutdown. */
+  private readonly stopping = new AbortController();
 
   /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
   constructor(options: ReplicaNodeOptions) {
@@ -271,7 +274,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
           this.fail(error);
         }
       }
-      if (pending.size > 0) await new Promise((r) => setTimeout(r, retryDelayMs(attempt, this.options.replication)));
+      if (pending.size > 0) await interruptibleSleep(retryDelayMs(attempt, this.options.replication), this.stopping.signal);
     }
   }
 
@@ -287,15 +290,19 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   /**
    * Stops accepting operations, waits for those in flight, hands the outbox to the queues,
-   * lets the workers finish their current jobs and closes every connection. Idempotent:
-   * later calls return the same promise. Nothing acknowledged is lost: what could not be
-   * enqueued stays in the outbox for the next start.
+   * lets the workers finish their current jobs and closes every connection, all within
+   * `closeTimeoutMs` (what is not done by then is abandoned). Idempotent: later calls
+   * return the same promise. Nothing acknowledged is lost: what could not be enqueued stays
+   * in the outbox for the next start.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.inflight, this.backgroundResync]);
-      await this.relay.close();
-      await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
+      const budget = new CloseBudget(this.options.closeTimeoutMs);
+      this.stopping.abort();
+      await budget.within(Promise.allSettled([...this.inflight, this.backgroundResync]));
+      await budget.within(this.relay.close());
+      const receivers = Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
+      if (!(await budget.within(receivers))) await Promise.all(this.receivers.map((r) => r.close(true).catch(() => undefined)));
       await this.store.close();
       await closeRedis(this.queueConnection);
     })();
