@@ -94,3 +94,22 @@ export class NodeClosedError extends EventualCacheError {
     super(`Replica node ${nodeId} is closed; start a new node to keep writing.`);
   }
 }
+
+/**
+ * Another process runs a node with this id on this node's Redis (it holds the node-id
+ * lease). Two writers with one id would share one clock and one outbox, and every peer
+ * would take their writes for one node's.
+ */
+export class NodeIdInUseError extends EventualCacheError {
+  readonly nodeId: string;
+  /** The holder as it registered itself. */
+  readonly holder: { host: string; pid: number; since: number };
+  constructor(nodeId: string, holder: { host: string; pid: number; since: number }) {
+    super(
+      `Node id ${JSON.stringify(nodeId)} is already in use on this Redis by process ${holder.pid} on host ${JSON.stringify(holder.host)}, ` +
+        `running since ${new Date(holder.since).toISOString()}. Stop that process first, or give this node another id.`,
+    );
+    this.nodeId = nodeId;
+    this.holder = holder;
+  }
+}

@@ -7,6 +7,7 @@ import { InvalidOptionsError } from '../errors/index.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from './bounded-close.js';
 import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
 import type { RedisTarget } from '../store/connections.js';
+import { DEFAULT_LEASE_TTL_MS } from '../store/lease.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
 import type { TransactionHooks } from '../store/transaction.js';
 
@@ -82,6 +83,14 @@ export interface ReplicaNodeOptions extends Partial<StoreOptions> {
    * @defaultValue 4000
    */
   closeTimeoutMs?: number;
+  /**
+   * TTL of the node-id lease in the node's Redis, renewed every third of it: a second
+   * process started with the same id refuses to start while it is held. A holder that
+   * died on this host is taken over at once; one elsewhere after at most this long.
+   * `0` disables the lease. Unit: milliseconds.
+   * @defaultValue 15000
+   */
+  leaseTtlMs?: number;
 }
 
 export interface ResolvedNodeOptions {
@@ -95,6 +104,7 @@ export interface ResolvedNodeOptions {
   limits: LimitOptions;
   transactionHooks: TransactionHooks;
   closeTimeoutMs: number;
+  leaseTtlMs: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -126,6 +136,8 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   }
   const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
   if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) throw new InvalidOptionsError('closeTimeoutMs', 'must be a non-negative integer number of milliseconds');
+  const leaseTtlMs = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (!Number.isSafeInteger(leaseTtlMs) || leaseTtlMs < 0) throw new InvalidOptionsError('leaseTtlMs', 'must be a non-negative integer number of milliseconds (0 disables the lease)');
   const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };
   for (const field of Object.keys(DEFAULT_STORE_OPTIONS) as Array<keyof StoreOptions>) {
     const v = o[field];
@@ -142,6 +154,7 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
     limits,
     transactionHooks: o.transactionHooks ?? {},
     closeTimeoutMs,
+    leaseTtlMs,
   };
 }
 

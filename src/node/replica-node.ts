@@ -16,6 +16,7 @@ import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-rela
 import { PeerReceiver } from '../replication/peer-receiver.js';
 import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
+import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { CloseBudget, interruptibleSleep } from './bounded-close.js';
@@ -44,6 +45,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private backgroundResync: Promise<void> | undefined;
   /** Aborted by close(): wakes waits that would otherwise hold the shutdown. */
   private readonly stopping = new AbortController();
+  private readonly lease: NodeLease | undefined;
 
   /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
   constructor(options: ReplicaNodeOptions) {
@@ -62,6 +64,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     });
     this.metrics = new NodeMetrics(o.id, () => this.backlogRows());
     this.queueConnection = createRedis(o.redis, 'command', `${o.prefix}:${o.id}:queues`);
+    if (o.leaseTtlMs > 0) this.lease = new NodeLease(o.redis, this.keys.lease, o.id, o.leaseTtlMs, (error) => this.fail(error));
     this.relay = new OutboxRelay(
       this.store,
       o.peers.map((p) => p.id),
@@ -91,8 +94,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     try {
       await this.store.connect();
       await connect(this.queueConnection, o.redis, o.store.connectTimeoutMs);
+      await this.lease?.acquire(o.store.connectTimeoutMs);
       freshDatabase = await this.store.markStarted();
     } catch (error) {
+      await this.lease?.release();
       await this.store.close();
       await closeRedis(this.queueConnection);
       throw error;
@@ -305,6 +310,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       if (!(await budget.within(receivers))) await Promise.all(this.receivers.map((r) => r.close(true).catch(() => undefined)));
       await this.store.close();
       await closeRedis(this.queueConnection);
+      await this.lease?.release();
     })();
     return this.closing;
   }

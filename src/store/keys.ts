@@ -32,6 +32,11 @@ export class KeyBuilder {
     return `${escapeGlob(this.recordPrefix + keyPrefix)}*`;
   }
 
+  /** The node-id lease: which process runs this node (see `store/lease.ts`). */
+  get lease(): string {
+    return `${this.prefix}:${this.nodeId}:lease`;
+  }
+
   /** Stream of committed writes not yet handed to BullMQ (the crash-safe outbox). */
   get outbox(): string {
     return `${this.prefix}:${this.nodeId}:outbox`;
