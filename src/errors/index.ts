@@ -107,7 +107,8 @@ export class NodeIdInUseError extends EventualCacheError {
   constructor(nodeId: string, holder: { host: string; pid: number; since: number }) {
     super(
       `Node id ${JSON.stringify(nodeId)} is already in use on this Redis by process ${holder.pid} on host ${JSON.stringify(holder.host)}, ` +
-        `running since ${new Date(holder.since).toISOString()}. Stop that process first, or give this node another id.`,
+        `running since ${new Date(holder.since).toISOString()}. Stop that process first, or give this node another id; ` +
+        'if that process belongs to another cluster sharing this Redis, give one of the clusters another prefix.',
     );
     this.nodeId = nodeId;
     this.holder = holder;

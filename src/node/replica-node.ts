@@ -21,6 +21,7 @@ import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { CloseBudget, interruptibleSleep } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
+import { PeerCheck } from './peer-check.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
 import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
@@ -46,6 +47,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   /** Aborted by close(): wakes waits that would otherwise hold the shutdown. */
   private readonly stopping = new AbortController();
   private readonly lease: NodeLease | undefined;
+  private peerCheck: PeerCheck | undefined;
 
   /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
   constructor(options: ReplicaNodeOptions) {
@@ -112,6 +114,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       );
     }
     this.relay.start();
+    this.peerCheck = new PeerCheck({ selfId: o.id, prefix: o.prefix, redis: o.redis, peers: o.peers, registry: this.metrics.registry, onProblem: (e) => this.fail(e) });
+    await this.peerCheck.start(this.store.redis).catch((error: unknown) => this.fail(error));
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
@@ -225,7 +229,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         };
       }),
     );
-    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, peers };
+    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, peers, warnings: this.peerCheck?.warnings ?? [] };
   }
 
   /** Re-queues every failed replication job of this node's queues (one per peer). */
@@ -283,6 +287,12 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     }
   }
 
+  /** Reads the peers' published peer lists now (also done periodically); see `/cluster` `warnings`. */
+  async checkPeers(): Promise<string[]> {
+    await this.peerCheck?.check();
+    return this.peerCheck?.warnings ?? [];
+  }
+
   /** Hands the outbox to the queues now (normally automatic); resolves once it was empty. */
   flushOutbox(): Promise<void> {
     return this.relay.flush();
@@ -308,6 +318,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       await budget.within(this.relay.close());
       const receivers = Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
       if (!(await budget.within(receivers))) await Promise.all(this.receivers.map((r) => r.close(true).catch(() => undefined)));
+      await this.peerCheck?.close();
       await this.store.close();
       await closeRedis(this.queueConnection);
       await this.lease?.release();

@@ -31,6 +31,8 @@ export interface ClusterStatus {
   /** Committed writes not yet turned into replication jobs; `null` while Redis is unreachable. */
   outbox: number | null;
   peers: PeerStatus[];
+  /** Configuration problems found with the peers, e.g. "B does not list A as a peer" (see `node/peer-check.ts`). */
+  warnings: string[];
 }
 
 /**
