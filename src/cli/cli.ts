@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
+import { aclScript } from './acl.js';
 import { startNodes, type RunningNodes } from './cluster.js';
 import { ConfigError, describeDelay, ENV, loadConfig, type ClusterConfig } from './config.js';
 import { runDemo, type DemoTarget } from './demo.js';
@@ -24,6 +25,8 @@ Commands:
                        of REDIS_URL (default redis://127.0.0.1:6379); a private redis-server
                        is started if nothing answers there.
   node --id ID         Run one node of the config (one per machine or container).
+  acl --node ID        Print the ACL SETUSER lines to run on node ID's Redis: one user per
+                       peer, allowed to read ID's records and run its own queue, nothing else.
   demo                 Replay the 7-step eventual-consistency demo over HTTP on a fresh
                        in-process cluster (or on running nodes with --url) and print the
                        timeline. Exits 1 if the cluster does not converge.
@@ -31,6 +34,7 @@ Commands:
 Options:
   -c, --config FILE    JSON config file (also ${ENV.config}).
       --id ID          Node to run with "node" (also ${ENV.nodeId}).
+      --node ID        acl: the node whose Redis gets the users.
       --url URL        demo: use running nodes instead of starting some; repeat or
                        comma-separate, at least two (token from ${ENV.authToken}).
   -h, --help           Show this help.
@@ -84,6 +88,13 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
       }
       case 'demo':
         return await demo(io, flags.config, flags.url);
+      case 'acl': {
+        const id = flags.node ?? flags.id;
+        if (!id) throw new UsageError('"acl" needs --node ID');
+        const config = loadConfig({ env: io.env, ...(flags.config !== undefined ? { file: flags.config } : {}) });
+        io.out(aclScript(config, id));
+        return 0;
+      }
       case undefined:
         throw new UsageError('missing command');
       default:
@@ -97,6 +108,7 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
 interface Flags {
   config?: string;
   id?: string;
+  node?: string;
   url?: string[];
   help?: boolean;
   version?: boolean;
@@ -111,6 +123,7 @@ function parse(argv: string[]): { command: string | undefined; flags: Flags } {
       options: {
         config: { type: 'string', short: 'c' },
         id: { type: 'string' },
+        node: { type: 'string' },
         url: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
