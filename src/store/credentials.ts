@@ -29,6 +29,10 @@ export function maskUrl(url: string): string {
  */
 export function maskCredentials(text: string): string {
   return text
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/@"'<>]*)@/gi, (_m, scheme: string) => `${scheme}***@`)
+    // Same shape as maskUrl: `//:***@` for a password alone, `//***:***@` for both.
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/@"'<>]*)@/gi, (_m, scheme: string, info: string) => {
+      const colon = info.indexOf(':');
+      return colon < 0 ? `${scheme}***@` : `${scheme}${colon > 0 ? '***' : ''}:***@`;
+    })
     .replace(/([?&;](?:password|pass|passwd|pwd|username|user|token|auth|secret)=)[^&\s"'#]*/gi, '$1***');
 }

@@ -284,6 +284,7 @@ describe('GET /cluster', () => {
           retries: expect.any(Number),
         },
       ],
+      warnings: [],
     });
   });
 });
