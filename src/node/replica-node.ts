@@ -13,11 +13,12 @@ import { NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
-import { PeerReceiver } from '../replication/peer-receiver.js';
+import { PeerReceiver, type ReceiverStatus } from '../replication/peer-receiver.js';
 import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
+import { maskCredentials } from '../store/credentials.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { CloseBudget, interruptibleSleep } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
@@ -225,7 +226,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
           id: peer.id,
           backlog: backlog ? backlog.counts : null,
           oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
-          ...(receiver?.status ?? { retries: 0 }),
+          ...maskedLink(receiver?.status),
         };
       }),
     );
@@ -405,3 +406,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   }
 }
 
+/** A receiver's status for /cluster: a driver's error text may quote a URL with its credentials. */
+function maskedLink(status: ReceiverStatus | undefined): ReceiverStatus {
+  if (!status) return { retries: 0 };
+  return status.lastError === undefined ? status : { ...status, lastError: maskCredentials(status.lastError) };
+}
