@@ -13,19 +13,18 @@ import { NodeClosedError, RedisUnavailableError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
-import { PeerReceiver, type ReceiverStatus } from '../replication/peer-receiver.js';
+import { PeerReceiver } from '../replication/peer-receiver.js';
 import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
-import { maskCredentials } from '../store/credentials.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { CloseBudget, interruptibleSleep } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
 import { PeerCheck } from './peer-check.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
-import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
+import { maskedLink, queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
 import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
 import type { Redis } from 'ioredis';
 
@@ -404,10 +403,4 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     // are also visible in metrics and /cluster, so they are only emitted when someone listens.
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
-}
-
-/** A receiver's status for /cluster: a driver's error text may quote a URL with its credentials. */
-function maskedLink(status: ReceiverStatus | undefined): ReceiverStatus {
-  if (!status) return { retries: 0 };
-  return status.lastError === undefined ? status : { ...status, lastError: maskCredentials(status.lastError) };
 }
