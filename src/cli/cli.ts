@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
+import { aclScript } from './acl.js';
 import { startNodes, type RunningNodes } from './cluster.js';
 import { ConfigError, describeDelay, ENV, loadConfig, type ClusterConfig } from './config.js';
 import { runDemo, type DemoTarget } from './demo.js';
@@ -28,6 +29,8 @@ Commands:
   repair               Run one anti-entropy round for every pair of nodes of the config
                        (against their Redis; the nodes may be running) and print what
                        each pair repaired. Exits 1 if a pair could not be compared.
+  acl --node ID        Print the ACL SETUSER lines to run on node ID's Redis: one user per
+                       peer, allowed to read ID's records and run its own queue, nothing else.
   demo                 Replay the 7-step eventual-consistency demo over HTTP on a fresh
                        in-process cluster (or on running nodes with --url) and print the
                        timeline. Exits 1 if the cluster does not converge.
@@ -35,6 +38,7 @@ Commands:
 Options:
   -c, --config FILE    JSON config file (also ${ENV.config}).
       --id ID          Node to run with "node" (also ${ENV.nodeId}).
+      --node ID        acl: the node whose Redis gets the users.
       --url URL        demo: use running nodes instead of starting some; repeat or
                        comma-separate, at least two (token from ${ENV.authToken}).
       --keep           demo: keep the in-process cluster up after the demo, to watch and
@@ -97,6 +101,13 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
         io.out(`repaired ${repaired} keys over ${reports.length} pairs\n`);
         return reports.some((r) => r.result === 'failed' || r.result === 'incompatible') ? 1 : 0;
       }
+      case 'acl': {
+        const id = flags.node ?? flags.id;
+        if (!id) throw new UsageError('"acl" needs --node ID');
+        const config = loadConfig({ env: io.env, ...(flags.config !== undefined ? { file: flags.config } : {}) });
+        io.out(aclScript(config, id));
+        return 0;
+      }
       case undefined:
         throw new UsageError('missing command');
       default:
@@ -110,6 +121,7 @@ export async function runCli(argv: string[], io: CliIo = DEFAULT_IO): Promise<nu
 interface Flags {
   config?: string;
   id?: string;
+  node?: string;
   url?: string[];
   keep?: boolean;
   help?: boolean;
@@ -125,6 +137,7 @@ function parse(argv: string[]): { command: string | undefined; flags: Flags } {
       options: {
         config: { type: 'string', short: 'c' },
         id: { type: 'string' },
+        node: { type: 'string' },
         url: { type: 'string', multiple: true },
         keep: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },

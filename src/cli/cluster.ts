@@ -87,6 +87,7 @@ function watch(node: ReplicaNode, logger: Logger, quietMs = 10_000): void {
     if ((lastLogged.get(error.message) ?? 0) + quietMs > now) return;
     if (lastLogged.size > 100) lastLogged.clear();
     lastLogged.set(error.message, now);
-    logger.warn({ err: { type: error.name, message: error.message } }, 'background replication error (retrying)');
+    // The logger's serializer writes message, code and stack (credentials masked).
+    logger.warn({ err: error }, `background replication error (retrying): ${error.message}`);
   });
 }

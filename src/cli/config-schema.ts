@@ -52,6 +52,8 @@ const nodeSchema = z.strictObject({
     .refine(isHttpUrl, { error: 'expected an http:// or https:// URL such as http://node-b:3002' })
     .optional(),
   clockOffsetMs: ms().optional(),
+  /** How each other node reaches this node's Redis, by peer id: a per-link user (see `eventual-cache acl`). */
+  peerRedis: z.record(z.string().regex(NODE_ID_PATTERN, { error: 'expected a node id' }), redisUrl).optional(),
 });
 
 /** The config file as written; every field but `nodes` entries' `id`, `port`, `redis` is optional. */
@@ -108,8 +110,17 @@ export const configFileSchema = z
         maxBodyBytes: positiveInt().optional(),
         dashboard: z.boolean({ error: 'expected true or false' }).optional(),
         ui: z.boolean({ error: 'expected true or false' }).optional(),
+        allowedHosts: z.array(z.string().regex(/^[^\s/@]+$/, { error: 'expected a host name without port or scheme' }), { error: 'expected an array of host names' }).optional(),
+        idleTimeoutMs: positiveInt().optional(),
+        headersTimeoutMs: positiveInt().optional(),
+        requestTimeoutMs: positiveInt().optional(),
+        maxConnections: positiveInt().optional(),
+        drainMaxBytes: positiveInt().optional(),
+        drainTimeoutMs: positiveInt().optional(),
       })
       .optional(),
+    closeTimeoutMs: z.number({ error: 'expected integer' }).int({ error: 'expected integer' }).min(0, { error: 'expected a non-negative integer' }).optional(),
+    leaseTtlMs: z.number({ error: 'expected integer' }).int({ error: 'expected integer' }).min(0, { error: 'expected a non-negative integer (0 disables the lease)' }).optional(),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).optional(),
   })
   .superRefine((c, ctx) => {
@@ -119,6 +130,11 @@ export const configFileSchema = z
       const twin = ids.get(n.id);
       if (twin !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id "${n.id}" (also nodes[${twin}].id)` });
       ids.set(n.id, i);
+      for (const peer of Object.keys(n.peerRedis ?? {})) {
+        if (peer === n.id || !c.nodes?.some((m) => m.id === peer)) {
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'peerRedis', peer], message: `"${peer}" is not another configured node` });
+        }
+      }
       if (n.port === 0) return;
       const endpoint = `${n.host ?? c.host ?? ''}:${n.port}`;
       const other = endpoints.get(endpoint);

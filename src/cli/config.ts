@@ -43,6 +43,11 @@ export interface NodeConfig {
    * @defaultValue 0
    */
   clockOffsetMs: number;
+  /**
+   * How each other node reaches this node's Redis, by peer id, e.g. with a per-link ACL
+   * user (`eventual-cache acl`); a peer not listed uses `redis`.
+   */
+  peerRedis?: Record<string, string>;
 }
 
 /** Replication settings the config file may carry (a subset of the engine's `ReplicationOptions`). */
@@ -73,7 +78,22 @@ export interface ClusterConfig {
   maxDriftMs?: number;
   limits: { maxKeyBytes?: number; maxValueBytes?: number; maxTtlMs?: number; maxBatchOps?: number };
   /** HTTP settings besides the token; see the http layer's `HttpOptions`. */
-  http: { maxBodyBytes?: number; dashboard?: boolean; ui?: boolean };
+  http: {
+    maxBodyBytes?: number;
+    dashboard?: boolean;
+    ui?: boolean;
+    allowedHosts?: string[];
+    idleTimeoutMs?: number;
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    maxConnections?: number;
+    drainMaxBytes?: number;
+    drainTimeoutMs?: number;
+  };
+  /** Longest graceful close of a node. Unit: milliseconds. @defaultValue the engine's (4000) */
+  closeTimeoutMs?: number;
+  /** TTL of the node-id lease; 0 disables it. Unit: milliseconds. @defaultValue the engine's (15000) */
+  leaseTtlMs?: number;
   /** Log level; when unset the CLI uses `info` (`warn` for the demo, whose output is its timeline). */
   logLevel?: LogLevel;
   /** Where the configuration came from, for the start-up log line. */
@@ -130,6 +150,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     http: { ...raw.http, ...overlay.http },
   };
   if (overlay.nodes) merged.nodes = overlay.nodes;
+  if (overlay.peerRedis && merged.nodes) {
+    for (const n of merged.nodes) if (overlay.peerRedis[n.id]) n.peerRedis = { ...n.peerRedis, ...overlay.peerRedis[n.id] };
+  }
   if (!merged.nodes) {
     const base = nonEmpty(env[ENV.redisUrl]) ?? DEFAULT_REDIS_URL;
     const firstPort = overlay.port ?? DEFAULT_FIRST_PORT;
@@ -164,6 +187,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     antiEntropy: definedOnly(c.antiEntropy ?? {}),
     ...(c.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: c.tombstoneRetentionMs } : {}),
     ...(c.maxDriftMs !== undefined ? { maxDriftMs: c.maxDriftMs } : {}),
+    ...(c.closeTimeoutMs !== undefined ? { closeTimeoutMs: c.closeTimeoutMs } : {}),
+    ...(c.leaseTtlMs !== undefined ? { leaseTtlMs: c.leaseTtlMs } : {}),
     limits: definedOnly(c.limits ?? {}),
     http: definedOnly(c.http ?? {}),
     ...(c.logLevel !== undefined ? { logLevel: c.logLevel } : {}),
@@ -217,13 +242,16 @@ export function toNodeOptions(config: ClusterConfig, id: string): ReplicaNodeOpt
   return {
     id,
     redis: node.redis,
-    peers: config.nodes.filter((n) => n.id !== id).map((n) => ({ id: n.id, redis: n.redis })),
+    // A peer's Redis as this node reaches it: a per-link user if the peer's entry names one.
+    peers: config.nodes.filter((n) => n.id !== id).map((n) => ({ id: n.id, redis: n.peerRedis?.[id] ?? n.redis })),
     prefix: config.prefix,
     replication: { ...config.replication },
     clockOffsetMs: node.clockOffsetMs,
     ...(config.maxDriftMs !== undefined ? { maxDriftMs: config.maxDriftMs } : {}),
     ...(config.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: config.tombstoneRetentionMs } : {}),
     ...antiEntropyOf(config),
+    ...(config.closeTimeoutMs !== undefined ? { closeTimeoutMs: config.closeTimeoutMs } : {}),
+    ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
     limits: { ...config.limits },
   };
 }

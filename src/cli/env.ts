@@ -5,6 +5,7 @@
  */
 import { NODE_ID_PATTERN } from '../clock/timestamp.js';
 import type { DelaySpec } from '../replication/options.js';
+import { maskCredentials } from '../store/credentials.js';
 import { ConfigError, DEFAULT_FIRST_PORT, isRedisUrl, LOG_LEVELS, type ConfigFile } from './config-schema.js';
 
 /** Every environment variable the loader reads, by the setting it feeds. */
@@ -36,6 +37,16 @@ export const ENV = Object.freeze({
   maxBodyBytes: 'EVENTUAL_CACHE_MAX_BODY_BYTES',
   dashboard: 'EVENTUAL_CACHE_DASHBOARD',
   ui: 'EVENTUAL_CACHE_UI',
+  allowedHosts: 'EVENTUAL_CACHE_ALLOWED_HOSTS',
+  idleTimeoutMs: 'EVENTUAL_CACHE_IDLE_TIMEOUT_MS',
+  headersTimeoutMs: 'EVENTUAL_CACHE_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'EVENTUAL_CACHE_REQUEST_TIMEOUT_MS',
+  maxConnections: 'EVENTUAL_CACHE_MAX_CONNECTIONS',
+  drainMaxBytes: 'EVENTUAL_CACHE_DRAIN_MAX_BYTES',
+  drainTimeoutMs: 'EVENTUAL_CACHE_DRAIN_TIMEOUT_MS',
+  closeTimeoutMs: 'EVENTUAL_CACHE_CLOSE_TIMEOUT_MS',
+  leaseTtlMs: 'EVENTUAL_CACHE_LEASE_TTL_MS',
+  peerRedis: 'EVENTUAL_CACHE_PEER_REDIS',
   logLevel: 'LOG_LEVEL',
 });
 
@@ -47,6 +58,8 @@ export interface EnvOverlay {
   limits: NonNullable<ConfigFile['limits']>;
   http: NonNullable<ConfigFile['http']>;
   nodes?: NonNullable<ConfigFile['nodes']>;
+  /** `EVENTUAL_CACHE_PEER_REDIS`: node id -> peer id -> URL. */
+  peerRedis?: Record<string, Record<string, string>>;
   port?: number;
   clockOffsetMs?: number;
 }
@@ -69,6 +82,20 @@ const asDelay = check(parseDelay, 'expected milliseconds ("100") or a range ("10
 const BOOLEANS = new Map([['true', true], ['false', false], ['1', true], ['0', false]]);
 const asBoolean = check((t) => BOOLEANS.get(t.toLowerCase()), 'expected true or false');
 const asLevel = check((t) => LOG_LEVELS.find((l) => l === t), `expected one of ${LOG_LEVELS.join(', ')}`);
+const asHostList: Parse<string[]> = (text) => {
+  const hosts = text.split(',').map((h) => h.trim()).filter((h) => h !== '');
+  return hosts.every((h) => /^[^\s/@]+$/.test(h)) ? { value: hosts } : { error: 'expected comma-separated host names without port or scheme' };
+};
+/** `A>B=redis://…,A>C=redis://…`: how B (C) reaches A's Redis. */
+const asPeerRedis: Parse<Record<string, Record<string, string>>> = (text) => {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [i, entry] of text.split(',').map((e) => e.trim()).filter((e) => e !== '').entries()) {
+    const m = /^([A-Za-z0-9_-]{1,64})>([A-Za-z0-9_-]{1,64})=(.+)$/.exec(entry);
+    if (!m || !isRedisUrl(m[3] as string)) return { error: `entry ${i + 1}: expected NODE>PEER=REDIS_URL (the URL PEER uses to reach NODE's Redis)` };
+    (out[m[1] as string] ??= {})[m[2] as string] = m[3] as string;
+  }
+  return { value: out };
+};
 const asNodes: Parse<NonNullable<ConfigFile['nodes']>> = (text) => {
   const nodes = parseNodeList(text);
   return typeof nodes === 'string' ? { error: nodes } : { value: nodes };
@@ -94,6 +121,8 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       prefix: take(ENV.prefix, asString),
       authToken: take(ENV.authToken, asString),
       maxDriftMs: take(ENV.maxDriftMs, asPositiveInteger),
+      closeTimeoutMs: take(ENV.closeTimeoutMs, asNonNegativeInteger),
+      leaseTtlMs: take(ENV.leaseTtlMs, asNonNegativeInteger),
       tombstoneRetentionMs: take(ENV.tombstoneRetentionMs, asPositiveInteger),
       logLevel: take(ENV.logLevel, asLevel),
     }),
@@ -118,9 +147,17 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       maxBodyBytes: take(ENV.maxBodyBytes, asPositiveInteger),
       dashboard: take(ENV.dashboard, asBoolean),
       ui: take(ENV.ui, asBoolean),
+      allowedHosts: take(ENV.allowedHosts, asHostList),
+      idleTimeoutMs: take(ENV.idleTimeoutMs, asPositiveInteger),
+      headersTimeoutMs: take(ENV.headersTimeoutMs, asPositiveInteger),
+      requestTimeoutMs: take(ENV.requestTimeoutMs, asPositiveInteger),
+      maxConnections: take(ENV.maxConnections, asPositiveInteger),
+      drainMaxBytes: take(ENV.drainMaxBytes, asPositiveInteger),
+      drainTimeoutMs: take(ENV.drainTimeoutMs, asPositiveInteger),
     }),
     ...definedOnly({
       nodes: take(ENV.nodes, asNodes),
+      peerRedis: take(ENV.peerRedis, asPeerRedis),
       port: take(ENV.port, asPort),
       clockOffsetMs: take(ENV.clockOffsetMs, asInteger),
     }),
@@ -139,7 +176,7 @@ export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> |
   const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
   for (const [i, entry] of entries.entries()) {
     const eq = entry.indexOf('=');
-    if (eq <= 0) return `entry ${i + 1} ("${entry}"): expected ID[:PORT]=REDIS_URL`;
+    if (eq <= 0) return `entry ${i + 1} ("${maskCredentials(entry)}"): expected ID[:PORT]=REDIS_URL`;
     const [id = '', portText] = entry.slice(0, eq).split(':');
     const redis = entry.slice(eq + 1);
     let nodePort = DEFAULT_FIRST_PORT + i;

@@ -7,6 +7,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { describeTarget } from '../store/connections.js';
+import { maskCredentials } from '../store/credentials.js';
 import type { LogLevel } from './config.js';
 
 export interface CliLoggerOptions {
@@ -46,6 +47,13 @@ export async function createCliLogger(options: CliLoggerOptions = {}): Promise<L
     level: options.level ?? 'info',
     base: { pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError, error: serializeError },
+    // A message that quotes a Redis URL (a driver's error, say) loses its credentials.
+    hooks: {
+      logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? maskCredentials(a) : a)));
+      },
+    },
   };
   if (pretty) {
     const destination = await prettyStream(fd);
@@ -65,7 +73,48 @@ async function prettyStream(fd: 1 | 2): Promise<DestinationStream | undefined> {
   }
 }
 
-/** A Redis URL fit for a log line: the password replaced by `***`. */
+/** What a log line shows of an error: enough to act on, nothing secret. */
+export interface SerializedError {
+  type: string;
+  message: string;
+  code?: string | number;
+  stack?: string;
+  cause?: SerializedError;
+  [field: string]: unknown;
+}
+
+/**
+ * pino serializer for `err`: the name, message, `code` and stack of an `Error`, its
+ * `cause` chain (three levels), and for a thrown non-Error its JSON, never just
+ * `{"type":"Object"}`. Credentials in any of these are masked.
+ */
+export function serializeError(error: unknown, depth = 0): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code as string | number | undefined;
+    const out: SerializedError = { type: error.name, message: maskCredentials(error.message) };
+    if (code !== undefined) out.code = code;
+    if (error.stack) out.stack = maskCredentials(error.stack);
+    if (error.cause !== undefined && depth < 3) out.cause = serializeError(error.cause, depth + 1);
+    return out;
+  }
+  if (typeof error === 'object' && error !== null) {
+    const record = error as Record<string, unknown>;
+    let json: string;
+    try {
+      json = JSON.stringify(error);
+    } catch {
+      json = String(error);
+    }
+    const message = typeof record.message === 'string' ? record.message : json;
+    const out: SerializedError = { type: error.constructor?.name ?? 'Object', message: maskCredentials(message) };
+    if (typeof record.code === 'string' || typeof record.code === 'number') out.code = record.code;
+    if (message !== json) out.value = maskCredentials(json);
+    return out;
+  }
+  return { type: typeof error, message: maskCredentials(String(error)) };
+}
+
+/** A Redis URL fit for a log line: every credential replaced by `***`. */
 export function safeUrl(url: string): string {
   return describeTarget(url);
 }

@@ -129,3 +129,23 @@ export class AntiEntropyUnavailableError extends EventualCacheError {
     super(`Node ${nodeId} keeps no digest (antiEntropy.leaves / digestLeaves is 0), so it cannot run anti-entropy; set a power of 16 such as 65536 and restart it.`);
   }
 }
+
+/**
+ * Another process runs a node with this id on this node's Redis (it holds the node-id
+ * lease). Two writers with one id would share one clock and one outbox, and every peer
+ * would take their writes for one node's.
+ */
+export class NodeIdInUseError extends EventualCacheError {
+  readonly nodeId: string;
+  /** The holder as it registered itself. */
+  readonly holder: { host: string; pid: number; since: number };
+  constructor(nodeId: string, holder: { host: string; pid: number; since: number }) {
+    super(
+      `Node id ${JSON.stringify(nodeId)} is already in use on this Redis by process ${holder.pid} on host ${JSON.stringify(holder.host)}, ` +
+        `running since ${new Date(holder.since).toISOString()}. Stop that process first, or give this node another id; ` +
+        'if that process belongs to another cluster sharing this Redis, give one of the clusters another prefix.',
+    );
+    this.nodeId = nodeId;
+    this.holder = holder;
+  }
+}

@@ -31,6 +31,7 @@ import { requireToken, TokenVerifier } from './auth.js';
 import { batchRouter } from './batch-routes.js';
 import { DASHBOARD_PATH, dashboardRouter } from './dashboard.js';
 import { docsRouter, DOCS_PATH, OPENAPI_PATH } from './docs-routes.js';
+import { requireKnownHost } from './host-check.js';
 import { errorHandler } from './errors.js';
 import { keysRouter } from './keys-routes.js';
 import { openRouter, statusRouter } from './node-routes.js';
@@ -57,6 +58,8 @@ export function createApp(node: ReplicaNode, options: HttpOptions = {}): express
   app.set('case sensitive routing', true);
 
   app.use(wellFormedRequest, noStore);
+  // With a token, a rebinding page cannot authenticate; without one, the Host name is the check.
+  if (o.authToken === undefined) app.use(requireKnownHost(o.allowedHosts));
   if (o.logger) {
     const logger = o.logger;
     app.use((req, res, next) => {

@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'key_too_long'
   | 'unsupported_media_type'
   | 'headers_too_large'
+  | 'host_not_allowed'
   | 'redis_unavailable'
   | 'node_closed'
   | 'transaction_conflict'

@@ -4,11 +4,14 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import { EventualCacheError, InvalidOptionsError } from '../errors/index.js';
 import { resolveNodeOptions, type ReplicaNodeOptions } from '../node/options.js';
 import { ReplicaNode } from '../node/replica-node.js';
 import { createApp } from './app.js';
+import { ConnectionGuard, effectiveMaxConnections, lingeringClose, type DrainBounds } from './connection-guard.js';
 import type { ErrorBody } from './errors.js';
+import { isLoopbackAddress } from './host-check.js';
 import { resolveHttpOptions, type HttpOptions } from './options.js';
 
 export interface NodeServerOptions {
@@ -25,15 +28,16 @@ export interface NodeServerOptions {
   /** The HTTP API's options; see {@link HttpOptions}. */
   http?: HttpOptions;
   /**
-   * How long `close()` lets in-flight requests finish before cutting their connections.
-   * Unit: milliseconds.
-   * @defaultValue 10000
+   * How long `close()` lets in-flight requests finish before cutting their connections;
+   * the node's own `closeTimeoutMs` follows, so both defaults together stay under Docker's
+   * 10 s grace. Unit: milliseconds.
+   * @defaultValue 4000
    */
   shutdownTimeoutMs?: number;
 }
 
 /** Defaults of {@link NodeServerOptions}. */
-export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 10_000 });
+export const DEFAULT_NODE_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', shutdownTimeoutMs: 4_000 });
 
 export interface NodeServer {
   /** The running replica node. */
@@ -84,7 +88,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     throw new InvalidOptionsError('shutdownTimeoutMs', 'must be a non-negative integer number of milliseconds');
   }
   // Every option is checked before anything connects, so a typo costs no Redis connection.
-  resolveHttpOptions(http, resolveNodeOptions(nodeOptions).limits);
+  const resolvedHttp = resolveHttpOptions(http, resolveNodeOptions(nodeOptions).limits);
+  const maxConnections = effectiveMaxConnections(resolvedHttp.connections.maxConnections);
+  warnIfExposed(host, resolvedHttp.authToken, resolvedHttp.logger);
   const node = await ReplicaNode.start(nodeOptions);
   let app: ReturnType<typeof createApp>;
   try {
@@ -101,6 +107,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   // Responses not finished yet: close() makes each the last on its connection.
   const unfinished = new Set<ServerResponse>();
   const server = createServer((req, res) => {
+    guard.track(req, res);
     unfinished.add(res);
     res.once('close', () => unfinished.delete(res));
     // Keep-alive connections would outlive close(); tell clients to reconnect elsewhere.
@@ -120,12 +127,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
     });
   });
-  server.on('clientError', answerClientError);
-  const connections = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
-  });
+  const guard = new ConnectionGuard(server, resolvedHttp.connections, maxConnections);
+  const drain: DrainBounds = { maxBytes: resolvedHttp.connections.drainMaxBytes, timeoutMs: resolvedHttp.connections.drainTimeoutMs };
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket, drain));
   try {
     await listen(server, port, host);
   } catch (error) {
@@ -152,7 +156,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       // Node counts a connection that never sent a byte as busy (awaiting its first request),
       // so it would hold close() until the shutdown timeout; it has nothing to answer.
-      for (const socket of connections) if (socket.bytesRead === 0) socket.destroy();
+      for (const socket of guard.sockets) if (socket.bytesRead === 0) socket.destroy();
       await stopped;
       clearTimeout(deadline);
       await node.close();
@@ -205,7 +209,7 @@ function urlHost(host: string): string {
  * Requests Node's HTTP parser rejects (malformed request line or headers, headers over
  * 16 KiB, request timeout) never reach Express; answer them in the API's error shape too.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket, drain: DrainBounds): void {
   // Like Node's default: once a response has started on this socket, a raw answer would corrupt it.
   if (error.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
     socket.destroy();
@@ -218,9 +222,28 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
         ? [408, 'Request Timeout', errorBody('bad_request', 'The request was not received in time.')]
         : [400, 'Bad Request', errorBody('bad_request', 'The request is not valid HTTP/1.1.')];
   const json = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
-  );
+  const head = `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`;
+  // A client too slow to send its request gets no time to linger either.
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.end(head, () => socket.destroy());
+    return;
+  }
+  socket.write(head);
+  // The client may still be sending (a huge header block, a body): read it away, then close.
+  lingeringClose(socket, drain);
+}
+
+/**
+ * Without a token, anyone who can reach the port can read and rewrite the cache; that is
+ * fine on loopback and worth a loud line anywhere else.
+ */
+function warnIfExposed(host: string, token: string | undefined, logger: Logger | undefined): void {
+  if (token !== undefined || isLoopbackAddress(host)) return;
+  const message =
+    `SECURITY WARNING: listening on ${host} without an authToken: anyone who can reach this port can read and overwrite the cache. ` +
+    'Set EVENTUAL_CACHE_TOKEN (authToken), or bind to 127.0.0.1. See README, "Security".';
+  if (logger) logger.warn(message);
+  else process.emitWarning(message, { code: 'EVENTUAL_CACHE_NO_TOKEN' });
 }
 
 function errorBody(code: ErrorBody['error']['code'], message: string): ErrorBody {

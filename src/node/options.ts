@@ -4,8 +4,10 @@
 import { DEFAULT_CLOCK_OPTIONS } from '../clock/hlc.js';
 import { isNodeId, NODE_ID_PATTERN } from '../clock/timestamp.js';
 import { InvalidOptionsError } from '../errors/index.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS } from './bounded-close.js';
 import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
 import type { RedisTarget } from '../store/connections.js';
+import { DEFAULT_LEASE_TTL_MS } from '../store/lease.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
 import type { TransactionHooks } from '../store/transaction.js';
 import { resolveAntiEntropyOptions, type AntiEntropyOptions } from '../anti-entropy/options.js';
@@ -84,6 +86,21 @@ export interface ReplicaNodeOptions extends Partial<StoreOptions> {
   limits?: Partial<LimitOptions>;
   /** Fault injection for tests (e.g. kill a connection between WATCH and EXEC). */
   transactionHooks?: TransactionHooks;
+  /**
+   * Longest `close()`: waiting for work in flight, handing the outbox to the queues and
+   * letting workers finish are each cut short when this is spent (nothing acknowledged is
+   * lost: it stays in the outbox). Unit: milliseconds.
+   * @defaultValue 4000
+   */
+  closeTimeoutMs?: number;
+  /**
+   * TTL of the node-id lease in the node's Redis, renewed every third of it: a second
+   * process started with the same id refuses to start while it is held. A holder that
+   * died on this host is taken over at once; one elsewhere after at most this long.
+   * `0` disables the lease. Unit: milliseconds.
+   * @defaultValue 15000
+   */
+  leaseTtlMs?: number;
 }
 
 export interface ResolvedNodeOptions {
@@ -97,6 +114,8 @@ export interface ResolvedNodeOptions {
   clock: { now: () => number; clockOffsetMs: number; maxDriftMs: number };
   limits: LimitOptions;
   transactionHooks: TransactionHooks;
+  closeTimeoutMs: number;
+  leaseTtlMs: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -126,6 +145,10 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   for (const field of ['maxKeyBytes', 'maxValueBytes', 'maxTtlMs', 'maxBatchOps'] as const) {
     if (!Number.isSafeInteger(limits[field]) || limits[field] <= 0) throw new InvalidOptionsError(`limits.${field}`, 'must be a positive integer');
   }
+  const closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+  if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) throw new InvalidOptionsError('closeTimeoutMs', 'must be a non-negative integer number of milliseconds');
+  const leaseTtlMs = o.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (!Number.isSafeInteger(leaseTtlMs) || leaseTtlMs < 0) throw new InvalidOptionsError('leaseTtlMs', 'must be a non-negative integer number of milliseconds (0 disables the lease)');
   const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };
   for (const field of Object.keys(DEFAULT_STORE_OPTIONS) as Array<keyof StoreOptions>) {
     const v = o[field];
@@ -142,6 +165,8 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
     clock: { now: o.now ?? DEFAULT_CLOCK_OPTIONS.now, clockOffsetMs, maxDriftMs },
     limits,
     transactionHooks: o.transactionHooks ?? {},
+    closeTimeoutMs,
+    leaseTtlMs,
   };
 }
 

@@ -16,17 +16,20 @@ import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-rela
 import { PeerReceiver } from '../replication/peer-receiver.js';
 import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
+import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { runBatch, toDeleteResult, type BatchOp, type BatchOutcome } from './batch.js';
 import { ClusterView } from './cluster-view.js';
 import { clusterViewSource } from './cluster-view-source.js';
+import { CloseBudget, interruptibleSleep } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
+import { PeerCheck } from './peer-check.js';
 import { BadRecordReporter } from './bad-records.js';
 import { badRecordCounts, listBadRecords, type BadRecordEntry } from '../store/quarantine.js';
 import { checkKey, checkListLimit, checkTtl, checkValue, formatListCursor, parseListCursor } from './input.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
-import { queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
+import { maskedLink, queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
 import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
 import type { Redis } from 'ioredis';
 import { AntiEntropy } from '../anti-entropy/anti-entropy.js';
@@ -55,6 +58,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
   private backgroundResync: Promise<void> | undefined;
+  /** Aborted by close(): wakes waits that would otherwise hold the shutdown. */
+  private readonly stopping = new AbortController();
+  private readonly lease: NodeLease | undefined;
+  private peerCheck: PeerCheck | undefined;
 
   /** Validates the options synchronously; call {@link ReplicaNode.start} to get a running node. */
   constructor(options: ReplicaNodeOptions) {
@@ -85,6 +92,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
       now: () => this.clock.physicalNow(),
       onError: (error) => this.fail(error),
     });
+    if (o.leaseTtlMs > 0) this.lease = new NodeLease(o.redis, this.keys.lease, o.id, o.leaseTtlMs, (error) => this.fail(error));
     this.relay = new OutboxRelay(
       this.store,
       o.peers.map((p) => p.id),
@@ -116,8 +124,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     try {
       await this.store.connect();
       await connect(this.queueConnection, o.redis, o.store.connectTimeoutMs);
+      await this.lease?.acquire(o.store.connectTimeoutMs);
       freshDatabase = await this.store.markStarted();
     } catch (error) {
+      await this.lease?.release();
       await this.store.close();
       await closeRedis(this.queueConnection);
       throw error;
@@ -136,6 +146,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.relay.start();
     this.antiEntropy.start();
     this.view.start();
+    this.peerCheck = new PeerCheck({ selfId: o.id, prefix: o.prefix, redis: o.redis, peers: o.peers, registry: this.metrics.registry, onProblem: (e) => this.fail(e) });
+    await this.peerCheck.start(this.store.redis).catch((error: unknown) => this.fail(error));
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
@@ -250,12 +262,12 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
           id: peer.id,
           backlog: backlog ? backlog.counts : null,
           oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
-          ...(receiver?.status ?? { retries: 0 }),
+          ...maskedLink(receiver?.status),
           ...definedField('antiEntropy', this.antiEntropy.status(peer.id)),
         };
       }),
     );
-    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, badRecords: bad, peers };
+    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, badRecords: bad, peers, warnings: this.peerCheck?.warnings ?? [] };
   }
 
   /** The newest `limit` unusable records moved out of this store (`quarantined`) or skipped in peers' jobs (`poisoned`). */
@@ -327,8 +339,14 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
           this.fail(error);
         }
       }
-      if (pending.size > 0) await new Promise((r) => setTimeout(r, retryDelayMs(attempt, this.options.replication)));
+      if (pending.size > 0) await interruptibleSleep(retryDelayMs(attempt, this.options.replication), this.stopping.signal);
     }
+  }
+
+  /** Reads the peers' published peer lists now (also done periodically); see `/cluster` `warnings`. */
+  async checkPeers(): Promise<string[]> {
+    await this.peerCheck?.check();
+    return this.peerCheck?.warnings ?? [];
   }
 
   /** Hands the outbox to the queues now (normally automatic); resolves once it was empty. */
@@ -343,19 +361,25 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   /**
    * Stops accepting operations, waits for those in flight, hands the outbox to the queues,
-   * lets the workers finish their current jobs and closes every connection. Idempotent:
-   * later calls return the same promise. Nothing acknowledged is lost: what could not be
-   * enqueued stays in the outbox for the next start.
+   * lets the workers finish their current jobs and closes every connection, all within
+   * `closeTimeoutMs` (what is not done by then is abandoned). Idempotent: later calls
+   * return the same promise. Nothing acknowledged is lost: what could not be enqueued stays
+   * in the outbox for the next start.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.inflight, this.backgroundResync]);
-      await this.antiEntropy.close();
-      await this.view.close();
-      await this.relay.close();
-      await Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
+      const budget = new CloseBudget(this.options.closeTimeoutMs);
+      this.stopping.abort();
+      await budget.within(Promise.allSettled([...this.inflight, this.backgroundResync]));
+      await budget.within(this.antiEntropy.close());
+      await budget.within(this.view.close());
+      await budget.within(this.relay.close());
+      const receivers = Promise.all(this.receivers.map((r) => r.close().catch((error: unknown) => this.fail(error))));
+      if (!(await budget.within(receivers))) await Promise.all(this.receivers.map((r) => r.close(true).catch(() => undefined)));
+      await this.peerCheck?.close();
       await this.store.close();
       await closeRedis(this.queueConnection);
+      await this.lease?.release();
     })();
     return this.closing;
   }

@@ -4,6 +4,8 @@
 import type { Queue } from 'bullmq';
 import type { ReplicationJobData } from '../replication/outbox-relay.js';
 import type { PeerAntiEntropyStatus } from '../anti-entropy/anti-entropy.js';
+import type { ReceiverStatus } from '../replication/peer-receiver.js';
+import { maskCredentials } from '../store/credentials.js';
 
 /** One peer as seen from this node. */
 export interface PeerStatus {
@@ -39,6 +41,8 @@ export interface ClusterStatus {
    */
   badRecords: { quarantined: number; poisoned: number } | null;
   peers: PeerStatus[];
+  /** Configuration problems found with the peers, e.g. "B does not list A as a peer" (see `node/peer-check.ts`). */
+  warnings: string[];
 }
 
 /**
@@ -58,4 +62,10 @@ export async function queueBacklog(queue: Queue<ReplicationJobData>, withOldest 
     counts: { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 },
     oldestCommittedAt,
   };
+}
+
+/** A receiver's status for /cluster: a driver's error text may quote a URL with its credentials. */
+export function maskedLink(status: ReceiverStatus | undefined): ReceiverStatus {
+  if (!status) return { retries: 0 };
+  return status.lastError === undefined ? status : { ...status, lastError: maskCredentials(status.lastError) };
 }

@@ -122,8 +122,16 @@ export class PeerReceiver {
     return total;
   }
 
-  /** Stops taking jobs, waits for the ones in progress, closes the connections. */
-  async close(): Promise<void> {
+  /**
+   * Stops taking jobs, waits for the ones in progress (not with `force`: a job cut off is
+   * handed out again later, as after a crash), closes the connections.
+   */
+  async close(force = false): Promise<void> {
+    if (force) {
+      await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
+      await this.worker.close(true).catch(() => undefined);
+      return;
+    }
     await this.worker.close();
     await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
   }

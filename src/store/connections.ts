@@ -4,22 +4,27 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../errors/index.js';
+import { maskCredentials, maskUrl } from './credentials.js';
 
 /** Where a node's Redis is: a URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) or ioredis options. */
 export type RedisTarget = string | RedisOptions;
 
-/** The URL with any password replaced by `***`: safe for logs and error messages. */
+/**
+ * Where `target` is, fit for logs and error messages: every credential (`user:pass@`,
+ * `?password=`, `?username=`) replaced by `***`; ioredis options show host, port and db only.
+ */
 export function describeTarget(target: RedisTarget): string {
-  if (typeof target === 'string') {
-    try {
-      const url = new URL(target);
-      if (url.password) url.password = '***';
-      return url.toString();
-    } catch {
-      return '(unparseable Redis URL)';
-    }
-  }
+  if (typeof target === 'string') return maskUrl(target);
   return `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}/${target.db ?? 0}`;
+}
+
+/**
+ * `error` as a {@link RedisUnavailableError} naming `target`; one that already is one is
+ * returned as it is (no "unreachable (… unreachable (…))").
+ */
+export function unavailable(target: RedisTarget, error: unknown): RedisUnavailableError {
+  if (error instanceof RedisUnavailableError) return error;
+  return new RedisUnavailableError(describeTarget(target), maskCredentials(error instanceof Error ? error.message : String(error)), { cause: error });
 }
 
 /** What the connection is for; decides how it behaves while Redis is away. */
@@ -80,7 +85,7 @@ export async function connect(redis: Redis, target: RedisTarget, timeoutMs: numb
     ]);
   } catch (cause) {
     redis.disconnect();
-    throw new RedisUnavailableError(describeTarget(target), cause instanceof Error ? cause.message : String(cause), { cause });
+    throw unavailable(target, cause);
   } finally {
     clearTimeout(timer);
   }

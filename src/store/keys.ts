@@ -32,6 +32,16 @@ export class KeyBuilder {
     return `${escapeGlob(this.recordPrefix + keyPrefix)}*`;
   }
 
+  /** The peer list this node runs with, for its peers' consistency check (see `node/peer-check.ts`). */
+  get peers(): string {
+    return `${this.prefix}:${this.nodeId}:peers`;
+  }
+
+  /** The node-id lease: which process runs this node (see `store/lease.ts`). */
+  get lease(): string {
+    return `${this.prefix}:${this.nodeId}:lease`;
+  }
+
   /** Stream of committed writes not yet handed to BullMQ (the crash-safe outbox). */
   get outbox(): string {
     return `${this.prefix}:${this.nodeId}:outbox`;

@@ -13,11 +13,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
-import { InvalidOptionsError, RedisUnavailableError } from '../errors/index.js';
+import { InvalidOptionsError, type RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
-import { closeRedis, connect, createRedis, describeTarget, isConnectionError, TransactionPool, type RedisTarget } from './connections.js';
+import { closeRedis, connect, createRedis, isConnectionError, TransactionPool, unavailable, type RedisTarget } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
@@ -219,7 +219,7 @@ export class RecordStore {
 
   /** Throws {@link RedisUnavailableError} at once (no waiting) while the main connection is down. */
   assertConnected(): void {
-    if (this.redis.status !== 'ready') throw new RedisUnavailableError(describeTarget(this.target), `connection is ${this.redis.status}`);
+    if (this.redis.status !== 'ready') throw unavailable(this.target, new Error(`connection is ${this.redis.status}`));
   }
 
   /** The stored record of `key`, tombstones and expired records included. */
@@ -459,7 +459,7 @@ export class RecordStore {
       return await fn();
     } catch (error) {
       if (isConnectionError(error)) {
-        throw new RedisUnavailableError(describeTarget(this.target), error instanceof Error ? error.message : String(error), { cause: error });
+        throw unavailable(this.target, error);
       }
       throw error;
     }

@@ -5,8 +5,8 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import type { KeyLocks } from './key-locks.js';
-import { RedisUnavailableError, TransactionConflictError } from '../errors/index.js';
-import { describeTarget, isConnectionError, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
+import { TransactionConflictError } from '../errors/index.js';
+import { isConnectionError, unavailable, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
 
 export interface TransactionPlan<T> {
   /** Queues the writes inside MULTI. Omit it when there is nothing to write. */
@@ -99,7 +99,7 @@ async function attemptOnce<T>(
     return { committed: true, result: decided.result };
   } catch (error) {
     if (isConnectionError(error)) {
-      throw new RedisUnavailableError(describeTarget(target), error instanceof Error ? error.message : String(error), { cause: error });
+      throw unavailable(target, error);
     }
     throw error;
   }

@@ -286,6 +286,7 @@ describe('GET /cluster', () => {
           antiEntropy: expect.objectContaining({ keysRepaired: expect.any(Number), tombstonesPending: expect.any(Number) }),
         },
       ],
+      warnings: [],
     });
   });
 });

@@ -95,12 +95,12 @@ function generateCases(): Case[] {
     '%80', '%bf', '%c3', '%e2%82', '%f0%9f%98', '%f8%88%80%80%80', '%f4%90%80%80', '%fc%80%80%80%80%af', '%', '%%', '%g1', '%1', 'a%zz', '%u0041', '%2'];
   for (const key of badEscapes) putJson(`key ${key}`, VALID_BODY, 400, 'invalid_key', `/keys/${key}`);
   for (const c of [0x00, 0x01, 0x08, 0x09, 0x0b, 0x0c, 0x1b, 0x1f, 0x7f]) {
-    raw(`raw byte ${hex(c)} in URL`, `GET /keys/a${String.fromCharCode(c)}b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 400);
+    raw(`raw byte ${hex(c)} in URL`, `GET /keys/a${String.fromCharCode(c)}b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, 400);
   }
   for (const text of ['é', '日本', '🎉']) {
-    raw(`raw UTF-8 ${text} in URL`, Buffer.concat([Buffer.from('GET /keys/'), Buffer.from(text), Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]), 400);
+    raw(`raw UTF-8 ${text} in URL`, Buffer.concat([Buffer.from('GET /keys/'), Buffer.from(text), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')]), 400);
   }
-  raw('raw 0xff in URL', Buffer.concat([Buffer.from('GET /keys/'), Buffer.from([0xff]), Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]), 400);
+  raw('raw 0xff in URL', Buffer.concat([Buffer.from('GET /keys/'), Buffer.from([0xff]), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')]), 400);
 
   // F. Path tricks.
   for (const target of ['/keys/..', '/keys/.', '/keys/%2e%2e', '/keys/%2E%2e', '/keys/.%2e', '/keys/%2e.', '/keys/%2e', '/keys/%2E']) {
@@ -133,8 +133,8 @@ function generateCases(): Case[] {
     ['PROPFIND', '/keys/victim', 405], ['MKCOL', '/keys/victim', 405], ['COPY', '/keys/victim', 405], ['LOCK', '/keys/victim', 405],
   ];
   for (const [method, target, status] of methods) add(`${method} ${target}`, method, target, { body: VALID_BODY, headers: JSON_TYPE }, status);
-  raw('unknown method', 'FROB /keys/victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400);
-  raw('lowercase method', 'put /keys/victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 11\r\n\r\n{"value":1}', 400);
+  raw('unknown method', 'FROB /keys/victim HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 400);
+  raw('lowercase method', 'put /keys/victim HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 11\r\n\r\n{"value":1}', 400);
 
   // I. Query strings.
   for (const query of ['limit=0', 'limit=-1', 'limit=abc', 'limit=1001', 'limit=1.5', 'limit=1e3', 'limit=%00', 'limit=%20', 'limit=&limit=', 'limit[]=1',
@@ -145,7 +145,7 @@ function generateCases(): Case[] {
   for (const query of ['limit=0', 'limit=abc', 'limit=5000', 'x=1', 'limit=1&limit=2']) add(`GET /conflicts?${query}`, 'GET', `/conflicts?${query}`, {}, 400, 'invalid_query');
 
   // J. Not HTTP, or ambiguous HTTP (request smuggling shapes).
-  const head = 'PUT /keys/victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n';
+  const head = 'PUT /keys/victim HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n';
   raw('garbage request line', 'HELLO\r\n\r\n', 400);
   raw('no HTTP version', 'GET /keys/victim\r\nConnection: close\r\n\r\n', 400);
   raw('PUT without HTTP version', 'PUT /keys/victim\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"value":1}', 400);
@@ -158,6 +158,23 @@ function generateCases(): Case[] {
   raw('space before colon', 'GET /keys/victim HTTP/1.1\r\nHost : x\r\nConnection: close\r\n\r\n', 400);
   raw('NUL in header value', 'GET /keys/victim HTTP/1.1\r\nHost: x\u0000y\r\nConnection: close\r\n\r\n', 400);
   raw('obsolete line folding', `${head}Content-Length: 11\r\nX-Folded: a\r\n b\r\n\r\n{"value":1}`, 400);
+  // Smuggling: a body that one reading takes as a second request (a write to "smuggled").
+  const smuggled = 'PUT /keys/smuggled HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"value":1}';
+  raw('CL.TE: Content-Length then chunked, smuggled request', `${head}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`, 400);
+  raw('TE.CL: chunked then Content-Length, smuggled request', `${head}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n${(smuggled.length).toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`, 400);
+  raw('Transfer-Encoding with a space before the colon', `${head}Content-Length: 11\r\nTransfer-Encoding : chunked\r\n\r\n{"value":1}`, 400);
+  raw('Transfer-Encoding: chunked, identity', `${head}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`, 400);
+  raw('Transfer-Encoding: xchunked', `${head}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`, 400);
+  raw('two Transfer-Encoding headers', `${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n`, 400);
+  raw('duplicate equal Content-Lengths, smuggled request', `${head}Content-Length: 11\r\nContent-Length: 11\r\n\r\n{"value":1}${smuggled}`, 400);
+  raw('Content-Length list "11, 11"', `${head}Content-Length: 11, 11\r\n\r\n{"value":1}`, 400);
+  raw('Content-Length with a plus sign', `${head}Content-Length: +11\r\n\r\n{"value":1}`, 400);
+  raw('bare LF line endings', `PUT /keys/victim HTTP/1.1\nHost: localhost\nContent-Type: application/json\nContent-Length: 11\n\n{"value":1}`, 400);
+  raw('chunk size overflow', `${head}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n{"value":1}\r\n0\r\n\r\n`, 400);
+  // Header floods: one huge header, thousands of small ones, a huge request line.
+  raw('one 64 KiB header', `${head}X-Flood: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 11\r\n\r\n{"value":1}`, 431, 'headers_too_large');
+  raw('4000 small headers', `${head}${Array.from({ length: 4000 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}Content-Length: 11\r\n\r\n{"value":1}`, 431, 'headers_too_large');
+  raw('64 KiB request line', `GET /keys/${'k'.repeat(64 * 1024)} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, 431, 'headers_too_large');
 
   // K. Credentials on the server with a token: nothing gets through without the exact token.
   const basicOf = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
