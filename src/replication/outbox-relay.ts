@@ -72,8 +72,6 @@ export class OutboxRelay {
   private readonly opts: ReplicationOptions;
   private readonly hooks: RelayHooks;
   private readonly origin: string;
-  /** The connection the queues use; the relay's own reads of job hashes go through it too. */
-  private readonly connection: Redis;
   /** Per peer: the jobs that may still carry each key (see {@link PendingJobs}). */
   private readonly tracked = new Map<string, PendingJobs>();
   private readonly promotions = new Set<NodeJS.Timeout>();
@@ -93,7 +91,6 @@ export class OutboxRelay {
     this.opts = options;
     this.hooks = hooks;
     this.origin = store.keys.nodeId;
-    this.connection = connection;
     for (const peer of peers) {
       const queue = new Queue<ReplicationJobData>(replicationQueueName(peer), {
         connection,
@@ -271,7 +268,7 @@ export class OutboxRelay {
 
   private async pruneOne(peer: string, queue: Queue<ReplicationJobData>): Promise<void> {
     const tracked = this.tracked.get(peer) as PendingJobs;
-    const overdue = await tracked.prune(queue, this.connection, OVERDUE_GRACE_MS);
+    const overdue = await tracked.prune(queue, OVERDUE_GRACE_MS);
     const small = overdue.filter((job) => job.keys.length < this.opts.maxKeysPerJob / 2);
     if (small.length < COMPACT_MIN_JOBS || this.closed) return;
     // The keys go back to the outbox first (durable), then the small jobs are removed, and

@@ -11,7 +11,6 @@
  * bounded by the distinct keys pending for the peer, not by the writes or by time.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 /** States in which a job has not read any record yet (a retry reads them again). */
 const NOT_STARTED = new Set(['delayed', 'waiting', 'prioritized', 'waiting-children']);
@@ -103,29 +102,13 @@ export class PendingJobs {
    * Returns the jobs that are overdue (due more than `graceMs` ago) and still not started:
    * the peer is not taking them, so the relay may fold them into fewer, fuller jobs.
    */
-  async prune(queue: Queue, redis: Redis, graceMs: number): Promise<TrackedJob[]> {
+  async prune(queue: Queue, graceMs: number): Promise<TrackedJob[]> {
     if (this.jobs.size === 0) return [];
-    // One plain HMGET per job, pipelined, instead of BullMQ's state script: a job hash that
-    // is gone (removed after completing) or carries `finishedOn` (completed, or failed for
-    // good) is finished; a retry never sets `finishedOn`.
-    const jobs = [...this.jobs.values()];
-    const pipeline = redis.pipeline();
-    for (const job of jobs) pipeline.hmget(queue.toKey(job.id), 'timestamp', 'finishedOn');
-    const replies = (await pipeline.exec()) ?? [];
-    const cutoff = Date.now() - graceMs;
-    const late: TrackedJob[] = [];
-    jobs.forEach((job, i) => {
-      const [error, fields] = replies[i] ?? [new Error('no reply')];
-      if (error) return;
-      const [createdAt, finishedOn] = fields as [string | null, string | null];
-      if (createdAt === null || finishedOn !== null) this.forget(job);
-      else if (job.dueAt < cutoff) late.push(job);
-    });
-    if (late.length === 0) return [];
     const overdue: TrackedJob[] = [];
-    for (const [job, state] of await jobStates(queue, late)) {
+    const cutoff = Date.now() - graceMs;
+    for (const [job, state] of await jobStates(queue, [...this.jobs.values()])) {
       if (FINISHED.has(state)) this.forget(job);
-      else if (NOT_STARTED.has(state)) overdue.push(job);
+      else if (NOT_STARTED.has(state) && job.dueAt < cutoff) overdue.push(job);
     }
     return overdue;
   }
