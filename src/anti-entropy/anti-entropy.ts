@@ -19,6 +19,7 @@ import { exchange, type RoundReport, type RoundResult } from './exchange.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import type { AntiEntropyOptions } from './options.js';
 import { verifyDigest } from './verify.js';
+import { foldDigestLog } from '../store/digest-log.js';
 
 /** What `/cluster` shows per peer about anti-entropy. */
 export interface PeerAntiEntropyStatus {
@@ -97,6 +98,7 @@ export class AntiEntropy {
     });
     if (this.active) this.loop('round', 0, this.deps.options.intervalMs, () => this.runNow().then(() => undefined));
     this.loop('collect', this.deps.options.collectIntervalMs, this.deps.options.collectIntervalMs, () => this.collectNow().then(() => undefined));
+    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, this.deps.options.foldIntervalMs, () => this.enqueue(() => this.fold()).then(() => undefined));
   }
 
   /** Status per peer id. */
@@ -138,10 +140,12 @@ export class AntiEntropy {
     const shape = store.digest;
     if (!shape || this.closed) return [];
     await this.heartbeat();
+    await this.fold();
     if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
       this.lastVerifyAt = this.deps.now();
       const fixes = await verifyDigest(store, shape, () => this.pause(), () => this.closed);
       if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
+      await this.fold();
     }
     const reports: RoundReport[] = [];
     for (const peer of this.peers) {
@@ -164,6 +168,12 @@ export class AntiEntropy {
       reports.push(report);
     }
     return reports;
+  }
+
+  /** Folds this node's digest change log into the digest peers read. */
+  private async fold(): Promise<void> {
+    const { store } = this.deps;
+    if (store.digest && !this.closed) await foldDigestLog(store.redis, store.keys, store.digest, 200, () => this.pause());
   }
 
   private async collect(): Promise<CollectReport> {

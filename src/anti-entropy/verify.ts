@@ -9,11 +9,13 @@
  * with the highest HLC wins, as always).
  *
  * Two sweeps: records → digest (changed or unknown records), digest → records (entries
- * whose record is gone). Each correction runs under the store's in-process key lock, so
- * no write or merge of that key interleaves with it.
+ * whose record is gone). It runs right after a fold of the digest log. Each correction is
+ * a log entry appended under the store's in-process key lock, so no write or merge of that
+ * key slips between reading the record and logging its hash.
  */
 import { leafOf, recordHash, type DigestShape } from '../digest/digest.js';
-import { leafEntriesOf, queueDigestChanges } from '../store/digest-store.js';
+import { foldDigestLog, queueLogEntry } from '../store/digest-log.js';
+import { leafEntriesOf } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
 
 /** Corrects the digest from the records; resolves with the number of entries corrected. */
@@ -52,12 +54,15 @@ async function fix(store: RecordStore, shape: DigestShape, suspects: readonly st
   for (const key of suspects) {
     const redisKey = store.keys.record(key);
     fixes += await store.withKeyLocks([redisKey], async () => {
+      // Fold first: with the key locked, no new entry for it can appear, so afterwards its
+      // leaf entry is exactly what the log says, and the correction chains onto it.
+      await foldDigestLog(store.redis, store.keys, shape);
       const [raw, entry] = await Promise.all([store.redis.get(redisKey), store.redis.hget(store.keys.digestLeaf(leafOf(key, shape)), key)]);
       const actual = raw === null ? undefined : recordHash(key, raw);
       const recorded = entry === null ? undefined : Number(entry);
       if (actual === recorded) return 0;
       const multi = store.redis.multi();
-      queueDigestChanges(multi, store.keys, shape, [{ key, before: recorded, after: actual }]);
+      queueLogEntry(multi, store.keys, [[key, recorded ?? null, actual ?? null]]);
       await multi.exec();
       return 1;
     });

@@ -6,11 +6,12 @@
  * - `dig:meta`: hash with `leaves` (the shape) and `heartbeatAt` (ms, last round here).
  * - `dig:tree`: hash, field `level.index` → the sum of that tree node (HINCRBY).
  * - `dig:leaf:<n>`: hash, user key → record hash (small hashes are listpacks: cheap).
+ * - `dig:log`: list of changes not yet folded into the leaves and the tree.
  * - `dig:gone:<key>`: a collected tombstone, kept for `tombstoneRetentionMs` (PX).
  *
- * Upkeep needs no extra read: a write or merge already read the old record under WATCH,
- * so the old hash is known and each tree level gets `HINCRBY node (new − old)` in the same
- * MULTI as the record. The digest therefore moves atomically with the data (no Lua).
+ * Upkeep costs one command per transaction: the MULTI that commits records appends their
+ * new hashes to `dig:log` (atomically with the data, no Lua), and the node's anti-entropy
+ * loop folds the log into the leaves and the tree (`digest-log.ts`).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { ancestorAt, leafOf, nodeField, planUpdate, recordHash, type DigestShape, type HashChange, type Sum } from '../digest/digest.js';
@@ -18,6 +19,7 @@ import type { DigestSource } from '../digest/diff.js';
 import type { MemoryDigest } from '../digest/memory-digest.js';
 import { wallMsOf } from '../clock/timestamp.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
+import { queueLogEntry, type LogChange } from './digest-log.js';
 import type { KeyBuilder } from './keys.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */
@@ -45,7 +47,7 @@ export function queueRecordWrites(
 ): void {
   const plain: string[] = [];
   const due: Array<string | number> = [];
-  const changes: HashChange[] = [];
+  const changes: LogChange[] = [];
   for (const record of records) {
     const value = encodeRecord(record);
     plain.push(ctx.keys.record(record.key), value);
@@ -53,12 +55,12 @@ export function queueRecordWrites(
     else if (record.expiresAt !== undefined) due.push(record.expiresAt + ctx.tombstoneRetentionMs, record.key);
     if (ctx.shape) {
       const old = previous(record.key);
-      changes.push({ key: record.key, before: old == null ? undefined : recordHash(record.key, old), after: recordHash(record.key, value) });
+      changes.push([record.key, old == null ? null : recordHash(record.key, old), recordHash(record.key, value)]);
     }
   }
   if (plain.length > 0) multi.mset(...plain);
   if (due.length > 0) multi.zadd(ctx.keys.collectIndex, ...due);
-  if (ctx.shape) queueDigestChanges(multi, ctx.keys, ctx.shape, changes);
+  if (ctx.shape) queueLogEntry(multi, ctx.keys, changes);
 }
 
 /** Queues the leaf writes and tree increments for `changes`. */
@@ -163,7 +165,7 @@ export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> 
     cursor = next;
     if (found.length > 0) await redis.unlink(...found);
   } while (cursor !== '0');
-  await redis.unlink(keys.digestTree, keys.digestMeta);
+  await redis.unlink(keys.digestTree, keys.digestMeta, keys.digestLog);
 }
 
 /**

@@ -426,6 +426,7 @@ function decodeOrUndefined(key: string, redisKey: string, raw: string | null): C
   return raw === null ? undefined : decodeRecord(key, redisKey, raw);
 }
 
+/** The stored text each key had when the transaction read it (for the digest's old hash). */
 function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
   const map = new Map(userKeys.map((k, i) => [k, values[i]]));
   return (key) => map.get(key);
