@@ -150,12 +150,18 @@ describe('anti-entropy', () => {
       await admin.quit();
       for (const key of keys.slice(0, 40)) await A.put(key, { v: 2 });
       for (const key of keys.slice(40)) await A.delete(key);
-      await waitForConvergence(cluster.nodes, keys, { message: 'the second values to replicate' });
+      await waitForConvergence(cluster.nodes, keys.slice(0, 40), { message: 'the second values to replicate' });
+      await waitFor(async () => (await Promise.all(keys.slice(40).map((k) => B.get(k)))).every((r) => r === undefined), { message: 'the deletes to replicate' });
 
       const repairedBefore = await repairedOn(B);
       await server.stop();
       await server.resume();
-      await waitForConvergence(cluster.nodes, keys, { message: 'B to converge after the restore', timeoutMs: 20_000 });
+      await waitForConvergence(cluster.nodes, keys.slice(0, 40), { message: 'B to converge after the restore', timeoutMs: 20_000 });
+      // The deleted keys: tombstones (or, once collected everywhere, nothing) on both nodes.
+      await waitFor(async () => (await Promise.all(keys.slice(40).map(async (k) => (await B.getRecord(k))?.deleted ?? (await A.getRecord(k)) === undefined))).every(Boolean), {
+        message: 'B to drop the restored values of the deleted keys',
+        timeoutMs: 20_000,
+      });
       // The snapshot really was older: anti-entropy (not the queues) changed all 50 records back.
       expect((await repairedOn(B)) - repairedBefore).toBeGreaterThanOrEqual(50);
       for (const key of keys.slice(40)) expect(await B.get(key)).toBeUndefined();
