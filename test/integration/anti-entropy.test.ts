@@ -154,6 +154,7 @@ describe('anti-entropy', () => {
       await waitFor(async () => (await Promise.all(keys.slice(40).map((k) => B.get(k)))).every((r) => r === undefined), { message: 'the deletes to replicate' });
 
       const repairedBefore = await repairedOn(B);
+      await B.antiEntropyRound(); // a heartbeat after the snapshot, so the restore is detectable
       await server.stop();
       await server.resume();
       await waitForConvergence(cluster.nodes, keys.slice(0, 40), { message: 'B to converge after the restore', timeoutMs: 20_000 });
@@ -164,6 +165,11 @@ describe('anti-entropy', () => {
       });
       // The snapshot really was older: anti-entropy (not the queues) changed all 50 records back.
       expect((await repairedOn(B)) - repairedBefore).toBeGreaterThanOrEqual(50);
+      // …and B noticed that its Redis went back in time (reported, not silent).
+      await waitFor(() => ({ done: cluster.errors.some((e) => e.node === 'B' && /its Redis holds an older state/.test(e.error.message)), observed: cluster.errors.map((e) => e.error.message) }), {
+        message: 'B to report the restore',
+        timeoutMs: 10_000,
+      });
       for (const key of keys.slice(40)) expect(await B.get(key)).toBeUndefined();
       for (const key of keys.slice(0, 40)) expect((await B.get(key))?.value).toEqual({ v: 2 });
     });
