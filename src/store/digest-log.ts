@@ -9,7 +9,7 @@
  * change is lost or reordered.
  *
  * The fold (this node's anti-entropy loop, every `foldIntervalMs` and before each round)
- * applies a prefix of the log: it sets each key's leaf entry to its newest hash (absolute,
+ * applies a prefix of the log: it sets each key's bucket entry to its newest hash (absolute,
  * so setting it twice is harmless), then adds `newest − oldest` of every key up the tree
  * and trims the folded entries in **one** MULTI. A crash before that MULTI leaves the log
  * in place and the next fold repeats the same, idempotent leaf writes; a crash after it
@@ -19,7 +19,7 @@
  * A hot key written a thousand times between folds is folded once.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { ancestorAt, leafOf, nodeField, type DigestShape } from '../digest/digest.js';
+import { ancestorAt, bucketOf, entryField, leafOf, nodeField, type DigestShape } from '../digest/digest.js';
 import type { KeyBuilder } from './keys.js';
 
 /** One key's change: its record's hash before and after (`null`: no record). */
@@ -45,20 +45,24 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
         else net.set(key, { before, after });
       }
     }
-    const byLeaf = new Map<number, { set: Array<string | number>; del: string[]; delta: bigint }>();
+    const byBucket = new Map<number, { set: Array<string | number>; del: string[] }>();
+    const deltas = new Map<number, bigint>();
     for (const [key, { before, after }] of net) {
       const leaf = leafOf(key, shape);
-      let entry = byLeaf.get(leaf);
-      if (!entry) byLeaf.set(leaf, (entry = { set: [], del: [], delta: 0n }));
-      if (after === null) entry.del.push(key);
-      else entry.set.push(key, after);
-      entry.delta += BigInt(after ?? 0) - BigInt(before ?? 0);
+      const bucket = bucketOf(leaf, shape);
+      let entry = byBucket.get(bucket);
+      if (!entry) byBucket.set(bucket, (entry = { set: [], del: [] }));
+      if (after === null) entry.del.push(entryField(leaf, key));
+      else entry.set.push(entryField(leaf, key), after);
+      deltas.set(leaf, (deltas.get(leaf) ?? 0n) + BigInt(after ?? 0) - BigInt(before ?? 0));
     }
     const leaves = redis.pipeline();
+    for (const [bucket, { set, del }] of byBucket) {
+      if (set.length > 0) leaves.hset(keys.digestBucket(bucket), ...set);
+      if (del.length > 0) leaves.hdel(keys.digestBucket(bucket), ...del);
+    }
     const sums = new Map<string, bigint>();
-    for (const [leaf, { set, del, delta }] of byLeaf) {
-      if (set.length > 0) leaves.hset(keys.digestLeaf(leaf), ...set);
-      if (del.length > 0) leaves.hdel(keys.digestLeaf(leaf), ...del);
+    for (const [leaf, delta] of deltas) {
       if (delta === 0n) continue;
       for (let level = 0; level <= shape.depth; level++) {
         const field = nodeField(level, ancestorAt(leaf, level, shape));

@@ -75,9 +75,9 @@ export class KeyBuilder {
     return `${this.prefix}:${this.nodeId}:dig:log`;
   }
 
-  /** Hash of one digest leaf: user key → record hash. */
-  digestLeaf(leaf: number): string {
-    return `${this.prefix}:${this.nodeId}:dig:leaf:${leaf}`;
+  /** Hash of one digest bucket: `<leaf>|<user key>` → record hash (see `bucketOf`). */
+  digestBucket(bucket: number): string {
+    return `${this.prefix}:${this.nodeId}:dig:bucket:${bucket}`;
   }
 
   /**
