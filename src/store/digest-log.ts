@@ -19,7 +19,7 @@
  * A hot key written a thousand times between folds is folded once.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { ancestorAt, bucketOf, entryField, leafOf, nodeField, type DigestShape } from '../digest/digest.js';
+import { bucketOf, entryField, leafOf, nodeField, type DigestShape } from '../digest/digest.js';
 import type { KeyBuilder } from './keys.js';
 
 /** One key's change: its record's hash before and after (`null`: no record). */
@@ -46,7 +46,10 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
       }
     }
     const byBucket = new Map<number, { set: Array<string | number>; del: string[] }>();
-    const deltas = new Map<number, bigint>();
+    // Leaf deltas as doubles while they are exact (each key adds under 2^40; a sum past
+    // 2^52 moves to a BigInt), the levels above in BigInt.
+    const deltas = new Map<number, number>();
+    const overflow = new Map<number, bigint>();
     for (const [key, { before, after }] of net) {
       const leaf = leafOf(key, shape);
       const bucket = bucketOf(leaf, shape);
@@ -54,7 +57,12 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
       if (!entry) byBucket.set(bucket, (entry = { set: [], del: [] }));
       if (after === null) entry.del.push(entryField(leaf, key));
       else entry.set.push(entryField(leaf, key), after);
-      deltas.set(leaf, (deltas.get(leaf) ?? 0n) + BigInt(after ?? 0) - BigInt(before ?? 0));
+      const delta = (deltas.get(leaf) ?? 0) + ((after ?? 0) - (before ?? 0));
+      if (Math.abs(delta) < 2 ** 52) deltas.set(leaf, delta);
+      else {
+        overflow.set(leaf, (overflow.get(leaf) ?? 0n) + BigInt(delta));
+        deltas.set(leaf, 0);
+      }
     }
     const leaves = redis.pipeline();
     for (const [bucket, { set, del }] of byBucket) {
@@ -62,12 +70,21 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
       if (del.length > 0) leaves.hdel(keys.digestBucket(bucket), ...del);
     }
     const sums = new Map<string, bigint>();
+    let level = new Map<number, bigint>();
     for (const [leaf, delta] of deltas) {
-      if (delta === 0n) continue;
-      for (let level = 0; level <= shape.depth; level++) {
-        const field = nodeField(level, ancestorAt(leaf, level, shape));
-        sums.set(field, (sums.get(field) ?? 0n) + delta);
+      const exact = BigInt(delta) + (overflow.get(leaf) ?? 0n);
+      if (exact !== 0n) level.set(leaf, exact);
+    }
+    for (let depth = shape.depth; depth >= 0; depth--) {
+      const parents = new Map<number, bigint>();
+      for (const [index, delta] of level) {
+        sums.set(nodeField(depth, index), delta);
+        if (depth > 0) {
+          const parent = Math.floor(index / 16);
+          parents.set(parent, (parents.get(parent) ?? 0n) + delta);
+        }
       }
+      level = parents;
     }
     for (const [error] of (await leaves.exec()) ?? []) if (error) throw error;
     const fields = [...sums.keys()];

@@ -8,6 +8,9 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ReplicaNode } from '../../src/node/replica-node.js';
 import { encodeRecord } from '../../src/record/record.js';
+import { digestShape, leafOf, nodeField, recordHash } from '../../src/digest/digest.js';
+import { MemoryDigest } from '../../src/digest/memory-digest.js';
+import { RedisDigest } from '../../src/store/digest-store.js';
 import { waitForConvergence, type NodeOverrides } from '../support/cluster.js';
 import { useRedisHarness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
@@ -200,6 +203,43 @@ describe('anti-entropy', () => {
       for (const key of keys) {
         for (const node of cluster.nodes) expect((await node.getRecord(key))?.hlc, `${node.id} ${key}`).toBe(best.get(key));
       }
+    });
+  });
+
+  describe('the digest kept through the log and its fold', () => {
+    it('should equal the digest computed from the records, after random writes, deletes and merges', async () => {
+      const cluster = await h.cluster('ae-fold', ['A', 'B'], { common: { ...FAST, digestLeaves: 4096, tombstoneRetentionMs: 600_000 } });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const random = (() => {
+        let x = 42;
+        return () => ((x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+      })();
+      const keys = keysOf(300, 'f');
+      const written = new Set<string>();
+      await Promise.all(
+        Array.from({ length: 900 }, async (_, i) => {
+          const node = random() < 0.5 ? A : B;
+          const key = keys[Math.floor(random() * keys.length)] as string;
+          written.add(key);
+          if (random() < 0.2) await node.delete(key);
+          else await node.put(key, { i }, random() < 0.1 ? { ttlMs: 60_000 } : {});
+        }),
+      );
+      await waitForConvergence(cluster.nodes, [...written], { message: 'the writes to converge', timeoutMs: 15_000 });
+      await A.antiEntropyRound();
+      const redisA = direct(h, String(cluster.redisOf('A')));
+      const shape = digestShape(4096);
+      const model = new MemoryDigest(shape);
+      for (const key of keys) {
+        const raw = await redisA.get(A.keys.record(key));
+        if (raw !== null) model.set(key, recordHash(key, raw));
+      }
+      const fields = [nodeField(0, 0), ...Array.from({ length: 16 }, (_, i) => nodeField(1, i)), ...Array.from({ length: 256 }, (_, i) => nodeField(2, i))];
+      const stored = await redisA.hmget(A.keys.digestTree, ...fields);
+      expect(stored.map((v) => (v === null || v === '0' ? null : v))).toEqual(model.sumsNow(fields));
+      const digest = new RedisDigest(redisA, A.keys, shape);
+      const leaves = [...new Set(keys.map((k) => leafOf(k, shape)))];
+      expect(await digest.leaves(leaves)).toEqual(await model.leaves(leaves));
     });
   });
 
