@@ -135,6 +135,17 @@ export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> 
 }
 
 /**
+ * At connect: builds the digest from the records when it is missing or has another shape
+ * (first start with digests), and drops it when upkeep is off (a stale digest would
+ * mislead peers).
+ */
+export async function ensureDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape | undefined): Promise<void> {
+  const leaves = await redis.hget(keys.digestMeta, 'leaves');
+  if (shape && leaves !== String(shape.leaves)) await rebuildDigest(redis, keys, shape);
+  if (!shape && leaves !== null) await redis.unlink(keys.digestMeta, keys.digestTree, keys.digestLog);
+}
+
+/**
  * Builds the digest from the records (the node's first start with digests, a changed
  * shape, or digests switched back on). Runs before the node takes writes. SCAN may return
  * a key twice, so each page is logged against the entries already folded and folded at

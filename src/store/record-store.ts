@@ -21,7 +21,7 @@ import { closeRedis, connect, createRedis, describeTarget, isConnectionError, Tr
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
-import { queueRecordWrites, rebuildDigest, type RecordWriteContext } from './digest-store.js';
+import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './digest-store.js';
 import { digestShape, type DigestShape } from '../digest/digest.js';
 
 export interface StoreOptions {
@@ -158,17 +158,7 @@ export class RecordStore {
     await this.pool.connect(this.opts.connectTimeoutMs);
     const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
     if (hwm !== null) this.clock.restore(Number(hwm));
-    await this.ensureDigest();
-  }
-
-  /**
-   * Builds the digest from the records when it is missing or has another shape (first
-   * start with digests), and drops it when upkeep is off (a stale digest would mislead peers).
-   */
-  private async ensureDigest(): Promise<void> {
-    const leaves = await this.redis.hget(this.keys.digestMeta, 'leaves');
-    if (this.digest && leaves !== String(this.digest.leaves)) await rebuildDigest(this.redis, this.keys, this.digest);
-    if (!this.digest && leaves !== null) await this.redis.unlink(this.keys.digestMeta, this.keys.digestTree);
+    await ensureDigest(this.redis, this.keys, this.digest);
   }
 
   /**
