@@ -126,11 +126,11 @@ async function repairRound(pair: Pair, count: number, d: number, generation: num
   while (chosen.size < Math.min(d, count)) chosen.add(Math.floor(random() * count));
   const newer = [...chosen].map((k) => record(`p-${k}`, Date.now() - 1_000 + generation, 'n2', generation + 1));
   for (let at = 0; at < newer.length; at += 500) await pair.b.applyRemote(newer.slice(at, at + 500));
-  await foldDigestLog(pair.b.redis, pair.b.keys, SHAPE);
+  await foldDigestLog(pair.b.digestRedis, pair.b.keys, SHAPE);
   const t0 = performance.now();
   const r = await pull(pair);
   const ms = performance.now() - t0;
-  await foldDigestLog(pair.a.redis, pair.a.keys, SHAPE);
+  await foldDigestLog(pair.a.digestRedis, pair.a.keys, SHAPE);
   if (r.keysRepaired !== newer.length) throw new Error(`repair of ${newer.length} keys changed ${r.keysRepaired} (${r.result}: ${r.error ?? ''})`);
   const [ra, rb] = await Promise.all([pair.a.redis.hget(pair.a.keys.digestTree, nodeField(0, 0)), pair.reader.hget(pair.b.keys.digestTree, nodeField(0, 0))]);
   if (ra !== rb) throw new Error('digests still differ after the repair');

@@ -174,7 +174,7 @@ export class AntiEntropy {
   /** Folds this node's digest change log into the digest peers read. */
   private async fold(): Promise<void> {
     const { store } = this.deps;
-    if (store.digest && !this.closed) await foldDigestLog(store.redis, store.keys, store.digest, 200, () => this.pause());
+    if (store.digest && !this.closed) await foldDigestLog(store.digestRedis, store.keys, store.digest, 200, () => this.pause());
   }
 
   private async collect(): Promise<CollectReport> {

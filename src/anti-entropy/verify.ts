@@ -20,7 +20,7 @@ import type { RecordStore } from '../store/record-store.js';
 
 /** Corrects the digest from the records; resolves with the number of entries corrected. */
 export async function verifyDigest(store: RecordStore, shape: DigestShape, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
-  const { redis, keys } = store;
+  const { digestRedis: redis, keys } = store;
   let fixes = 0;
   let cursor = '0';
   do {
@@ -60,12 +60,12 @@ async function fix(store: RecordStore, shape: DigestShape, suspects: readonly st
     fixes += await store.withKeyLocks([redisKey], async () => {
       // Fold first: with the key locked, no new entry for it can appear, so afterwards its
       // leaf entry is exactly what the log says, and the correction chains onto it.
-      await foldDigestLog(store.redis, store.keys, shape);
-      const [raw, entry] = await Promise.all([store.redis.get(redisKey), store.redis.hget(store.keys.digestBucket(bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
+      await foldDigestLog(store.digestRedis, store.keys, shape);
+      const [raw, entry] = await Promise.all([store.digestRedis.get(redisKey), store.digestRedis.hget(store.keys.digestBucket(bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
       const actual = raw === null ? undefined : recordHash(key, raw);
       const recorded = entry === null ? undefined : Number(entry);
       if (actual === recorded) return 0;
-      const multi = store.redis.multi();
+      const multi = store.digestRedis.multi();
       queueLogEntry(multi, store.keys, [[key, recorded ?? null, actual ?? null]]);
       await multi.exec();
       return 1;

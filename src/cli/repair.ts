@@ -75,7 +75,7 @@ async function foldIfStopped(config: ClusterConfig, id: string, out: (line: stri
     const heartbeat = await store.redis.hget(keys.digestMeta, 'heartbeatAt');
     const running = heartbeat !== null && Date.now() - Number(heartbeat) < 3 * o.antiEntropy.intervalMs;
     if (!store.digest || running) return;
-    const folded = await foldDigestLog(store.redis, keys, store.digest);
+    const folded = await foldDigestLog(store.digestRedis, keys, store.digest);
     if (folded > 0) out(`${o.id}: folded ${folded} pending digest changes (node not running)\n`);
   } finally {
     await store.close();

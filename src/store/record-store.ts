@@ -112,6 +112,11 @@ export class RecordStore {
   readonly target: RedisTarget;
   /** Connection for reads, the outbox and BullMQ's queues; never used for a WATCH. */
   readonly redis: Redis;
+  /**
+   * Connection for digest upkeep (folds, rebuilds, verification): its MULTIs and pipelines
+   * stay off the auto-pipelined `redis` (mixing the two crashed ioredis' auto-pipeline).
+   */
+  readonly digestRedis: Redis;
   private readonly clock: HybridLogicalClock;
   private readonly opts: StoreOptions;
   private readonly hooks: TransactionHooks;
@@ -145,6 +150,7 @@ export class RecordStore {
     this.clock = clock;
     this.hooks = hooks;
     this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
+    this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = new TransactionPool(target, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
   }
 
@@ -155,10 +161,11 @@ export class RecordStore {
   /** Connects every connection and restores the clock's persisted high-water mark. */
   async connect(): Promise<void> {
     await connect(this.redis, this.target, this.opts.connectTimeoutMs);
+    await connect(this.digestRedis, this.target, this.opts.connectTimeoutMs);
     await this.pool.connect(this.opts.connectTimeoutMs);
     const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
     if (hwm !== null) this.clock.restore(Number(hwm));
-    await ensureDigest(this.redis, this.keys, this.digest);
+    await ensureDigest(this.digestRedis, this.keys, this.digest);
   }
 
   /**
@@ -182,6 +189,7 @@ export class RecordStore {
   async close(): Promise<void> {
     await this.pool.close();
     await closeRedis(this.redis);
+    await closeRedis(this.digestRedis);
   }
 
   /** True when Redis answers PING. */
