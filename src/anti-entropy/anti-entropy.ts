@@ -19,6 +19,7 @@ import { exchange, type RoundReport, type RoundResult } from './exchange.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import type { AntiEntropyOptions } from './options.js';
 import { verifyDigest } from './verify.js';
+import { foldDigestLog } from '../store/digest-log.js';
 
 /** What `/cluster` shows per peer about anti-entropy. */
 export interface PeerAntiEntropyStatus {
@@ -61,6 +62,7 @@ export class AntiEntropy {
   private readonly wakers = new Set<() => void>();
   private lastVerifyAt: number;
   private lastHeartbeat: number | undefined;
+  private restoredAt: number | undefined;
 
   constructor(deps: AntiEntropyDeps) {
     this.deps = deps;
@@ -97,6 +99,7 @@ export class AntiEntropy {
     });
     if (this.active) this.loop('round', 0, this.deps.options.intervalMs, () => this.runNow().then(() => undefined));
     this.loop('collect', this.deps.options.collectIntervalMs, this.deps.options.collectIntervalMs, () => this.collectNow().then(() => undefined));
+    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, this.deps.options.foldIntervalMs, () => this.enqueue(() => this.fold()).then(() => undefined));
   }
 
   /** Status per peer id. */
@@ -138,10 +141,12 @@ export class AntiEntropy {
     const shape = store.digest;
     if (!shape || this.closed) return [];
     await this.heartbeat();
+    await this.fold();
     if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
       this.lastVerifyAt = this.deps.now();
       const fixes = await verifyDigest(store, shape, () => this.pause(), () => this.closed);
       if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
+      await this.fold();
     }
     const reports: RoundReport[] = [];
     for (const peer of this.peers) {
@@ -166,6 +171,12 @@ export class AntiEntropy {
     return reports;
   }
 
+  /** Folds this node's digest change log into the digest peers read. */
+  private async fold(): Promise<void> {
+    const { store } = this.deps;
+    if (store.digest && !this.closed) await foldDigestLog(store.digestRedis, store.keys, store.digest, 200, () => this.pause());
+  }
+
   private async collect(): Promise<CollectReport> {
     const report = await collectTombstones(this.deps.store, this.peers, this.deps.now());
     if (report.collected > 0) this.deps.metrics.tombstonesCollected.inc(report.collected);
@@ -177,18 +188,41 @@ export class AntiEntropy {
   }
 
   /**
-   * Records that this node is alive in its own `dig:meta`. A heartbeat older than the last
-   * one this process wrote means the database was restored from a snapshot underneath the
-   * running node; the exchange that follows repairs it, and the event is reported.
+   * Records that this node is alive in its own `dig:meta`, and checks that its Redis did
+   * not go back in time. Two witnesses: the heartbeat this process last wrote (a restore
+   * under the running node), and the heartbeat each peer last saw here, which the peer
+   * keeps in its own `dig:meta` as `seen:<id>` (a restore before this process started).
+   * A restored node is repaired by the rounds that follow (peers' `dig:gone:` markers carry
+   * the deletes they collected meanwhile); the event is reported because a snapshot older
+   * than `tombstoneRetentionMs` can hold keys whose tombstones are gone everywhere. A
+   * snapshot taken after the last heartbeat loses nothing the heartbeat can see, so the
+   * detection has the granularity of one round.
    */
   private async heartbeat(): Promise<void> {
     const { redis, keys } = this.deps.store;
-    const stored = await redis.hget(keys.digestMeta, 'heartbeatAt');
-    if (this.lastHeartbeat !== undefined && (stored === null || Number(stored) < this.lastHeartbeat)) {
-      this.deps.onError(new Error(`node ${keys.nodeId}: its Redis holds an older state than it wrote (restored from a snapshot?); anti-entropy is repairing it from the peers`));
+    const stored = Number((await redis.hget(keys.digestMeta, 'heartbeatAt')) ?? 0);
+    let seen = this.lastHeartbeat ?? 0;
+    for (const peer of this.peers) {
+      const theirs = await peer.redis.hget(peer.keys.digestMeta, `seen:${keys.nodeId}`).catch(() => null);
+      seen = Math.max(seen, Number(theirs ?? 0));
+      const their = await peer.redis.hget(peer.keys.digestMeta, 'heartbeatAt').catch(() => null);
+      if (their !== null) await redis.hset(keys.digestMeta, `seen:${peer.id}`, their);
+    }
+    if (seen > stored) {
+      this.restoredAt = this.deps.now();
+      this.deps.onError(
+        new Error(
+          `node ${keys.nodeId}: its Redis holds an older state than it had reached (restored from a snapshot about ${Math.round((seen - stored) / 1000)} s old?); anti-entropy is repairing it from the peers`,
+        ),
+      );
     }
     this.lastHeartbeat = this.deps.now();
     await redis.hset(keys.digestMeta, 'heartbeatAt', this.lastHeartbeat);
+  }
+
+  /** When this node last found its Redis restored to an older state (ms since the epoch). */
+  get restoredFromSnapshotAt(): number | undefined {
+    return this.restoredAt;
   }
 
   private pause(): Promise<void> {

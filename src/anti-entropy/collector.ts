@@ -19,9 +19,9 @@
  */
 import type { Redis } from 'ioredis';
 import { compareHlc, wallMsOf } from '../clock/timestamp.js';
-import { recordHash } from '../digest/digest.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
-import { queueDigestChanges } from '../store/digest-store.js';
+import { recordHash } from '../digest/digest.js';
+import { queueLogEntry } from '../store/digest-log.js';
 import type { KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
 
@@ -128,7 +128,7 @@ async function removeCollected(store: RecordStore, entries: ReadonlyArray<{ key:
           multi.del(...still.map((e) => keys.record(e.key)));
           multi.zrem(keys.collectIndex, ...still.map((e) => e.key));
           for (const e of still) multi.set(keys.gone(e.key), e.raw, 'PX', retentionMs);
-          if (store.digest) queueDigestChanges(multi, keys, store.digest, still.map((e) => ({ key: e.key, before: recordHash(e.key, e.raw), after: undefined })));
+          if (store.digest) queueLogEntry(multi, keys, still.map((e) => [e.key, recordHash(e.key, e.raw), null] as const));
         },
       };
     },

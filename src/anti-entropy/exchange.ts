@@ -78,8 +78,8 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
   const isClosing = hooks.isClosing ?? (() => false);
   const wait = hooks.sleep ?? sleep;
   const startedAt = Date.now();
-  const local = new RedisDigest(sides.local.redis, sides.local.keys);
-  const remote = new RedisDigest(sides.remote.redis, sides.remote.keys);
+  const local = new RedisDigest(sides.local.redis, sides.local.keys, sides.shape);
+  const remote = new RedisDigest(sides.remote.redis, sides.remote.keys, sides.shape);
   const report: RoundReport = {
     peer: sides.peerId,
     startedAt,

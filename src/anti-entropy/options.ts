@@ -22,8 +22,9 @@ export interface AntiEntropyOptions {
   /**
    * Pause between finding a difference and re-reading it to confirm it (Riak's tictac AAE
    * confirms twice before repairing): differences that a replication job still in flight
-   * resolves meanwhile are not repaired. Should exceed the replication delay. Unit: milliseconds.
-   * @defaultValue 2000
+   * resolves meanwhile are not repaired. Should exceed the replication delay plus
+   * `foldIntervalMs` (a peer's digest lags its data by up to one fold). Unit: milliseconds.
+   * @defaultValue 5000
    */
   confirmDelayMs: number;
   /**
@@ -44,6 +45,14 @@ export interface AntiEntropyOptions {
    */
   verifyIntervalMs: number;
   /**
+   * How often the digest change log is folded into the digest that peers read (see
+   * `src/store/digest-log.ts`); it is also folded before each round. Keep it below
+   * `confirmDelayMs`, so a difference that exists only because a fold is pending is gone
+   * when it is confirmed. Unit: milliseconds.
+   * @defaultValue 2000
+   */
+  foldIntervalMs: number;
+  /**
    * Time between tombstone-collection passes. Unit: milliseconds.
    * @defaultValue 30000
    */
@@ -53,18 +62,19 @@ export interface AntiEntropyOptions {
 export const DEFAULT_ANTI_ENTROPY_OPTIONS: AntiEntropyOptions = Object.freeze({
   enabled: true,
   intervalMs: 30_000,
-  confirmDelayMs: 2_000,
+  confirmDelayMs: 5_000,
   keysPerStep: 256,
   stepPauseMs: 2,
   verifyIntervalMs: 6 * 60 * 60 * 1000,
   collectIntervalMs: 30_000,
+  foldIntervalMs: 2_000,
 });
 
 /** Fills in defaults and validates; throws {@link InvalidOptionsError} naming the field. */
 export function resolveAntiEntropyOptions(options: Partial<AntiEntropyOptions> = {}): AntiEntropyOptions {
   const o = { ...DEFAULT_ANTI_ENTROPY_OPTIONS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as AntiEntropyOptions;
   if (typeof o.enabled !== 'boolean') throw new InvalidOptionsError('antiEntropy.enabled', 'must be true or false');
-  for (const field of ['intervalMs', 'keysPerStep', 'collectIntervalMs'] as const) {
+  for (const field of ['intervalMs', 'keysPerStep', 'collectIntervalMs', 'foldIntervalMs'] as const) {
     if (!Number.isSafeInteger(o[field]) || o[field] <= 0) throw new InvalidOptionsError(`antiEntropy.${field}`, 'must be a positive integer');
   }
   for (const field of ['confirmDelayMs', 'stepPauseMs', 'verifyIntervalMs'] as const) {

@@ -9,16 +9,18 @@
  * with the highest HLC wins, as always).
  *
  * Two sweeps: records → digest (changed or unknown records), digest → records (entries
- * whose record is gone). Each correction runs under the store's in-process key lock, so
- * no write or merge of that key interleaves with it.
+ * whose record is gone). It runs right after a fold of the digest log. Each correction is
+ * a log entry appended under the store's in-process key lock, so no write or merge of that
+ * key slips between reading the record and logging its hash.
  */
-import { leafOf, recordHash, type DigestShape } from '../digest/digest.js';
-import { leafEntriesOf, queueDigestChanges } from '../store/digest-store.js';
+import { bucketOf, entryField, keyOfEntryField, leafOf, recordHash, type DigestShape } from '../digest/digest.js';
+import { foldDigestLog, queueLogEntry } from '../store/digest-log.js';
+import { leafEntriesOf } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
 
 /** Corrects the digest from the records; resolves with the number of entries corrected. */
 export async function verifyDigest(store: RecordStore, shape: DigestShape, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
-  const { redis, keys } = store;
+  const { digestRedis: redis, keys } = store;
   let fixes = 0;
   let cursor = '0';
   do {
@@ -34,14 +36,18 @@ export async function verifyDigest(store: RecordStore, shape: DigestShape, pause
     fixes += await fix(store, shape, suspects);
     await pause();
   } while (cursor !== '0' && !isClosing());
-  for (let leaf = 0; leaf < shape.leaves && !isClosing(); leaf += 256) {
-    const pipeline = redis.pipeline();
-    for (let i = leaf; i < Math.min(leaf + 256, shape.leaves); i++) pipeline.hkeys(keys.digestLeaf(i));
-    const listed = ((await pipeline.exec()) ?? []).flatMap(([, v]) => (v ?? []) as string[]);
-    if (listed.length === 0) continue;
-    const raws = await redis.mget(...listed.map((k) => keys.record(k)));
-    fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
-    await pause();
+  const buckets = bucketOf(shape.leaves - 1, shape) + 1;
+  for (let bucket = 0; bucket < buckets && !isClosing(); bucket++) {
+    let scan = '0';
+    do {
+      const [next, flat] = await redis.hscan(keys.digestBucket(bucket), scan, 'COUNT', 1_000);
+      scan = next;
+      const listed = flat.filter((_, i) => i % 2 === 0).map(keyOfEntryField);
+      if (listed.length === 0) continue;
+      const raws = await redis.mget(...listed.map((k) => keys.record(k)));
+      fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
+      await pause();
+    } while (scan !== '0');
   }
   return fixes;
 }
@@ -52,12 +58,15 @@ async function fix(store: RecordStore, shape: DigestShape, suspects: readonly st
   for (const key of suspects) {
     const redisKey = store.keys.record(key);
     fixes += await store.withKeyLocks([redisKey], async () => {
-      const [raw, entry] = await Promise.all([store.redis.get(redisKey), store.redis.hget(store.keys.digestLeaf(leafOf(key, shape)), key)]);
+      // Fold first: with the key locked, no new entry for it can appear, so afterwards its
+      // leaf entry is exactly what the log says, and the correction chains onto it.
+      await foldDigestLog(store.digestRedis, store.keys, shape);
+      const [raw, entry] = await Promise.all([store.digestRedis.get(redisKey), store.digestRedis.hget(store.keys.digestBucket(bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
       const actual = raw === null ? undefined : recordHash(key, raw);
       const recorded = entry === null ? undefined : Number(entry);
       if (actual === recorded) return 0;
-      const multi = store.redis.multi();
-      queueDigestChanges(multi, store.keys, shape, [{ key, before: recorded, after: actual }]);
+      const multi = store.digestRedis.multi();
+      queueLogEntry(multi, store.keys, [[key, recorded ?? null, actual ?? null]]);
       await multi.exec();
       return 1;
     });

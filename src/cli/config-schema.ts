@@ -89,6 +89,7 @@ export const configFileSchema = z
         stepPauseMs: nonNegativeInt().optional(),
         verifyIntervalMs: nonNegativeInt().optional(),
         collectIntervalMs: positiveInt().optional(),
+        foldIntervalMs: positiveInt().optional(),
         leaves: z
           .number({ error: 'expected integer' })
           .int({ error: 'expected integer' })

@@ -29,6 +29,7 @@ export const ENV = Object.freeze({
   antiEntropyStepPauseMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_STEP_PAUSE_MS',
   antiEntropyVerifyIntervalMs: 'EVENTUAL_CACHE_ANTI_ENTROPY_VERIFY_INTERVAL_MS',
   antiEntropyCollectIntervalMs: 'EVENTUAL_CACHE_TOMBSTONE_COLLECT_INTERVAL_MS',
+  antiEntropyFoldIntervalMs: 'EVENTUAL_CACHE_DIGEST_FOLD_INTERVAL_MS',
   digestLeaves: 'EVENTUAL_CACHE_DIGEST_LEAVES',
   maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
   maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
@@ -135,6 +136,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       stepPauseMs: take(ENV.antiEntropyStepPauseMs, asNonNegativeInteger),
       verifyIntervalMs: take(ENV.antiEntropyVerifyIntervalMs, asNonNegativeInteger),
       collectIntervalMs: take(ENV.antiEntropyCollectIntervalMs, asPositiveInteger),
+      foldIntervalMs: take(ENV.antiEntropyFoldIntervalMs, asPositiveInteger),
       leaves: take(ENV.digestLeaves, asNonNegativeInteger),
     }),
     limits: definedOnly({

@@ -10,6 +10,7 @@ import { dropCollected } from '../anti-entropy/collector.js';
 import { exchange, type RoundReport } from '../anti-entropy/exchange.js';
 import { resolveAntiEntropyOptions } from '../anti-entropy/options.js';
 import { closeRedis, connect, createRedis } from '../store/connections.js';
+import { foldDigestLog } from '../store/digest-log.js';
 import { KeyBuilder } from '../store/keys.js';
 import { RecordStore } from '../store/record-store.js';
 import { toNodeOptions, type ClusterConfig } from './config.js';
@@ -18,6 +19,7 @@ import { resolveNodeOptions } from '../node/options.js';
 /** Runs the rounds; resolves with every pair's report (`peer` is the source, `node` the one repaired). */
 export async function repairCluster(config: ClusterConfig, out: (line: string) => void): Promise<Array<RoundReport & { node: string }>> {
   const reports: Array<RoundReport & { node: string }> = [];
+  for (const node of config.nodes) await foldIfStopped(config, node.id, out);
   for (const node of config.nodes) {
     const o = resolveNodeOptions(toNodeOptions(config, node.id));
     const keys = new KeyBuilder(o.prefix, o.id);
@@ -57,6 +59,27 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
     }
   }
   return reports;
+}
+
+/**
+ * Folds the digest log of a node that is not running (its heartbeat is older than three
+ * intervals), so its digest covers its last writes. A running node folds its own log every
+ * second; folding it from here as well could double-count, so it is left alone.
+ */
+async function foldIfStopped(config: ClusterConfig, id: string, out: (line: string) => void): Promise<void> {
+  const o = resolveNodeOptions(toNodeOptions(config, id));
+  const keys = new KeyBuilder(o.prefix, o.id);
+  const store = new RecordStore(o.redis, keys, new HybridLogicalClock(o.id, o.clock), o.store);
+  await store.connect();
+  try {
+    const heartbeat = await store.redis.hget(keys.digestMeta, 'heartbeatAt');
+    const running = heartbeat !== null && Date.now() - Number(heartbeat) < 3 * o.antiEntropy.intervalMs;
+    if (!store.digest || running) return;
+    const folded = await foldDigestLog(store.digestRedis, keys, store.digest);
+    if (folded > 0) out(`${o.id}: folded ${folded} pending digest changes (node not running)\n`);
+  } finally {
+    await store.close();
+  }
 }
 
 function describe(r: RoundReport): string {

@@ -85,6 +85,26 @@ export function nodeField(level: number, index: number): string {
   return `${level}.${index}`;
 }
 
+/**
+ * Leaf entries are stored in buckets, one Redis hash per tree node at level 2 (256 of them
+ * for the default shape), field `<leaf>|<key>`: a fold then writes one hash per bucket
+ * rather than one per leaf (Redis commands, not bytes, are what upkeep costs), while a
+ * reader still gets exactly one leaf's entries with `HSCAN bucket MATCH <leaf>|*`.
+ */
+export function bucketOf(leaf: number, shape: DigestShape): number {
+  return ancestorAt(leaf, Math.min(2, shape.depth), shape);
+}
+
+/** The bucket field of `key` in `leaf`. */
+export function entryField(leaf: number, key: string): string {
+  return `${leaf}|${key}`;
+}
+
+/** The user key of a bucket field. */
+export function keyOfEntryField(field: string): string {
+  return field.slice(field.indexOf('|') + 1);
+}
+
 /** The fields of the 16 children of node `index` at `level`. */
 export function childFields(level: number, index: number): string[] {
   return Array.from({ length: FANOUT }, (_, i) => nodeField(level + 1, index * FANOUT + i));

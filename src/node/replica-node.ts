@@ -258,12 +258,13 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
         const queue = this.relay.queues.get(peer.id);
         const backlog = outbox && queue ? await queueBacklog(queue).catch(() => undefined) : undefined;
         const oldest = Math.min(outbox?.oldest ?? Infinity, backlog?.oldestCommittedAt ?? Infinity);
+        const antiEntropy = this.antiEntropy.status(peer.id);
         return {
           id: peer.id,
           backlog: backlog ? backlog.counts : null,
           oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
           ...maskedLink(receiver?.status),
-          ...definedField('antiEntropy', this.antiEntropy.status(peer.id)),
+          ...(antiEntropy ? { antiEntropy } : {}),
         };
       }),
     );
@@ -474,9 +475,4 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     // are also visible in metrics and /cluster, so they are only emitted when someone listens.
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
-}
-
-
-function definedField<K extends string, V>(name: K, value: V | undefined): Partial<Record<K, V>> {
-  return value === undefined ? {} : ({ [name]: value } as Record<K, V>);
 }

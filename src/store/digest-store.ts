@@ -3,21 +3,23 @@
  * access for anti-entropy rounds.
  *
  * Layout, all under `${prefix}:${nodeId}:dig:` (the pattern a peer may read):
- * - `dig:meta`: hash with `leaves` (the shape) and `heartbeatAt` (ms, last round here).
- * - `dig:tree`: hash, field `level.index` → the sum of that tree node (HINCRBY).
- * - `dig:leaf:<n>`: hash, user key → record hash (small hashes are listpacks: cheap).
+ * - `dig:meta`: hash with `leaves` (the shape), `heartbeatAt` (ms, last round here) and
+ *   `seen:<peer>` (the peer's heartbeat as last read from it).
+ * - `dig:tree`: hash, field `level.index` → the sum of that tree node.
+ * - `dig:bucket:<n>`: hash, field `<leaf>|<user key>` → record hash (see `bucketOf`).
+ * - `dig:log`: list of changes not yet folded into the buckets and the tree.
  * - `dig:gone:<key>`: a collected tombstone, kept for `tombstoneRetentionMs` (PX).
  *
- * Upkeep needs no extra read: a write or merge already read the old record under WATCH,
- * so the old hash is known and each tree level gets `HINCRBY node (new − old)` in the same
- * MULTI as the record. The digest therefore moves atomically with the data (no Lua).
+ * Upkeep costs one command per transaction: the MULTI that commits records appends their
+ * old and new hashes to `dig:log` (atomically with the data, no Lua), and the node's
+ * anti-entropy loop folds the log into the buckets and the tree (`digest-log.ts`).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { ancestorAt, leafOf, nodeField, planUpdate, recordHash, type DigestShape, type HashChange, type Sum } from '../digest/digest.js';
-import type { DigestSource } from '../digest/diff.js';
-import type { MemoryDigest } from '../digest/memory-digest.js';
 import { wallMsOf } from '../clock/timestamp.js';
+import { ancestorAt, bucketOf, entryField, keyOfEntryField, leafOf, nodeField, recordHash, type DigestShape, type Sum } from '../digest/digest.js';
+import type { DigestSource } from '../digest/diff.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
+import { foldDigestLog, queueLogEntry, type LogChange } from './digest-log.js';
 import type { KeyBuilder } from './keys.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */
@@ -30,7 +32,7 @@ export interface RecordWriteContext {
 }
 
 /**
- * Queues the SETs of `records` plus their digest upkeep and collection index entries.
+ * Queues the SETs of `records` plus their digest log entry and collection index entries.
  *
  * Records have no Redis expiry: a tombstone, or a record past its TTL, is removed only by
  * the tombstone collector once retention passed *and* every peer acknowledged it (see
@@ -45,41 +47,20 @@ export function queueRecordWrites(
 ): void {
   const plain: string[] = [];
   const due: Array<string | number> = [];
-  const changes: HashChange[] = [];
+  const changes: LogChange[] = [];
   for (const record of records) {
     const value = encodeRecord(record);
     plain.push(ctx.keys.record(record.key), value);
-    if (record.deleted) due.push(writtenAt(record) + ctx.tombstoneRetentionMs, record.key);
+    if (record.deleted) due.push(wallMsOf(record.hlc) + ctx.tombstoneRetentionMs, record.key);
     else if (record.expiresAt !== undefined) due.push(record.expiresAt + ctx.tombstoneRetentionMs, record.key);
     if (ctx.shape) {
       const old = previous(record.key);
-      changes.push({ key: record.key, before: old == null ? undefined : recordHash(record.key, old), after: recordHash(record.key, value) });
+      changes.push([record.key, old == null ? null : recordHash(record.key, old), recordHash(record.key, value)]);
     }
   }
   if (plain.length > 0) multi.mset(...plain);
   if (due.length > 0) multi.zadd(ctx.keys.collectIndex, ...due);
-  if (ctx.shape) queueDigestChanges(multi, ctx.keys, ctx.shape, changes);
-}
-
-/** Queues the leaf writes and tree increments for `changes`. */
-export function queueDigestChanges(multi: ChainableCommander, keys: KeyBuilder, shape: DigestShape, changes: Iterable<HashChange>): void {
-  const update = planUpdate(changes, shape);
-  for (const [leaf, entries] of update.leaves) {
-    const set: Array<string | number> = [];
-    const del: string[] = [];
-    for (const [key, hash] of entries) {
-      if (hash === null) del.push(key);
-      else set.push(key, hash);
-    }
-    if (set.length > 0) multi.hset(keys.digestLeaf(leaf), ...set);
-    if (del.length > 0) multi.hdel(keys.digestLeaf(leaf), ...del);
-  }
-  for (const [field, delta] of update.increments) multi.hincrby(keys.digestTree, field, delta);
-}
-
-/** Wall time of a record's write (ms), from its HLC. */
-function writtenAt(record: CacheRecord): number {
-  return wallMsOf(record.hlc);
+  if (ctx.shape) queueLogEntry(multi, ctx.keys, changes);
 }
 
 /**
@@ -89,12 +70,14 @@ function writtenAt(record: CacheRecord): number {
 export class RedisDigest implements DigestSource {
   private readonly redis: Redis;
   private readonly keys: KeyBuilder;
+  private readonly shape: DigestShape;
   /** Reply bytes read so far (keys, hashes and sums as text). */
   bytesRead = 0;
 
-  constructor(redis: Redis, keys: KeyBuilder) {
+  constructor(redis: Redis, keys: KeyBuilder, shape: DigestShape) {
     this.redis = redis;
     this.keys = keys;
+    this.shape = shape;
   }
 
   /** The shape the node maintains (`undefined` when it keeps no digest). */
@@ -112,19 +95,25 @@ export class RedisDigest implements DigestSource {
   }
 
   async leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>> {
-    if (indexes.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const i of indexes) pipeline.hgetall(this.keys.digestLeaf(i));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([error, raw]) => {
-      if (error) throw error;
-      const out = new Map<string, number>();
-      for (const [key, text] of Object.entries(raw as Record<string, string>)) {
-        out.set(key, Number(text));
-        this.bytesRead += Buffer.byteLength(key) + text.length + 2;
+    return Promise.all(indexes.map((leaf) => this.leaf(leaf)));
+  }
+
+  /** One leaf's entries: the bucket scanned with `MATCH <leaf>|*` (the server filters). */
+  private async leaf(leaf: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const bucket = this.keys.digestBucket(bucketOf(leaf, this.shape));
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(bucket, cursor, 'MATCH', `${leaf}|*`, 'COUNT', 10_000);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const field = flat[i] as string;
+        const text = flat[i + 1] as string;
+        out.set(keyOfEntryField(field), Number(text));
+        this.bytesRead += Buffer.byteLength(field) + text.length + 2;
       }
-      return out;
-    });
+    } while (cursor !== '0');
+    return out;
   }
 
   /** Adds `bytes` read outside this class (records pulled) to the count. */
@@ -133,46 +122,36 @@ export class RedisDigest implements DigestSource {
   }
 }
 
-/** Writes a whole in-memory digest (seeding a store built without the write path). */
-export async function writeDigest(redis: Redis, keys: KeyBuilder, digest: MemoryDigest, chunk = 1_000): Promise<void> {
-  let pipeline = redis.pipeline();
-  let queued = 0;
-  const flush = async () => {
-    if (queued > 0) await pipeline.exec();
-    pipeline = redis.pipeline();
-    queued = 0;
-  };
-  for (const [leaf, entries] of digest.leafMaps()) {
-    if (entries.size === 0) continue;
-    pipeline.hset(keys.digestLeaf(leaf), ...[...entries].flat());
-    if (++queued >= chunk) await flush();
-  }
-  const nodes = [...digest.nodes()].filter(([, sum]) => sum !== 0n).flatMap(([field, sum]) => [field, sum.toString()]);
-  for (let at = 0; at < nodes.length; at += 2 * chunk) pipeline.hset(keys.digestTree, ...nodes.slice(at, at + 2 * chunk));
-  pipeline.hset(keys.digestMeta, 'leaves', digest.shape.leaves);
-  queued += 1;
-  await flush();
-}
-
 /** Removes every digest key of this node (before a rebuild from the data). */
 export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> {
   let cursor = '0';
-  const pattern = `${keys.digestTree.slice(0, -'tree'.length)}leaf:*`;
+  const pattern = `${keys.digestTree.slice(0, -'tree'.length)}bucket:*`;
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
     cursor = next;
     if (found.length > 0) await redis.unlink(...found);
   } while (cursor !== '0');
-  await redis.unlink(keys.digestTree, keys.digestMeta);
+  await redis.unlink(keys.digestTree, keys.digestMeta, keys.digestLog);
+}
+
+/**
+ * At connect: builds the digest from the records when it is missing or has another shape
+ * (first start with digests), and drops it when upkeep is off (a stale digest would
+ * mislead peers).
+ */
+export async function ensureDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape | undefined): Promise<void> {
+  const leaves = await redis.hget(keys.digestMeta, 'leaves');
+  if (shape && leaves !== String(shape.leaves)) await rebuildDigest(redis, keys, shape);
+  if (!shape && leaves !== null) await redis.unlink(keys.digestMeta, keys.digestTree, keys.digestLog);
 }
 
 /**
  * Builds the digest from the records (the node's first start with digests, a changed
  * shape, or digests switched back on). Runs before the node takes writes. SCAN may return
- * a key twice, so each page reads the leaf entries it would overwrite and adds only the
- * difference. Resolves with the number of records hashed.
+ * a key twice, so each page is logged against the entries already folded and folded at
+ * once. Resolves with the number of records hashed.
  */
-export async function rebuildDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape, onProgress?: (records: number) => void): Promise<number> {
+export async function rebuildDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape): Promise<number> {
   await dropDigest(redis, keys);
   let cursor = '0';
   let total = 0;
@@ -183,34 +162,33 @@ export async function rebuildDigest(redis: Redis, keys: KeyBuilder, shape: Diges
     const raws = await redis.mget(...redisKeys);
     const userKeys = redisKeys.map((k) => keys.userKey(k));
     const existing = await leafEntriesOf(redis, keys, shape, userKeys);
-    const changes: HashChange[] = [];
+    const changes: LogChange[] = [];
     userKeys.forEach((key, i) => {
       const raw = raws[i];
-      if (raw == null) return;
-      changes.push({ key, before: existing.get(key), after: recordHash(key, raw) });
+      if (raw != null) changes.push([key, existing.get(key) ?? null, recordHash(key, raw)]);
     });
     const multi = redis.multi();
-    queueDigestChanges(multi, keys, shape, changes);
+    queueLogEntry(multi, keys, changes);
     await multi.exec();
+    await foldDigestLog(redis, keys, shape);
     total += changes.length;
-    onProgress?.(total);
   } while (cursor !== '0');
   await redis.hset(keys.digestMeta, 'leaves', shape.leaves);
   return total;
 }
 
-/** The digest's current hash of each key (absent keys are left out). */
+/** The digest's current (folded) hash of each key; absent keys are left out. */
 export async function leafEntriesOf(redis: Redis, keys: KeyBuilder, shape: DigestShape, userKeys: readonly string[]): Promise<Map<string, number>> {
-  const byLeaf = new Map<number, string[]>();
+  const byBucket = new Map<number, string[]>();
   for (const key of userKeys) {
-    const leaf = leafOf(key, shape);
-    const list = byLeaf.get(leaf);
+    const bucket = bucketOf(leafOf(key, shape), shape);
+    const list = byBucket.get(bucket);
     if (list) list.push(key);
-    else byLeaf.set(leaf, [key]);
+    else byBucket.set(bucket, [key]);
   }
   const pipeline = redis.pipeline();
-  const order = [...byLeaf];
-  for (const [leaf, list] of order) pipeline.hmget(keys.digestLeaf(leaf), ...list);
+  const order = [...byBucket];
+  for (const [bucket, list] of order) pipeline.hmget(keys.digestBucket(bucket), ...list.map((k) => entryField(leafOf(k, shape), k)));
   const replies = (await pipeline.exec()) ?? [];
   const out = new Map<string, number>();
   order.forEach(([, list], i) => {
@@ -225,7 +203,7 @@ export async function leafEntriesOf(redis: Redis, keys: KeyBuilder, shape: Diges
 
 /**
  * Builds a node's digest for records written without the write path (seeding a large
- * store for benchmarks or an import): `add` queues each chunk's leaf entries on a
+ * store for benchmarks or an import): `add` queues each chunk's bucket entries on a
  * pipeline, the tree sums are added up here (exactly, as BigInt) and written by `finish`.
  */
 export class DigestSeeder {
@@ -238,18 +216,19 @@ export class DigestSeeder {
     this.shape = shape;
   }
 
-  /** Queues the leaf entries of `records` (user key and the exact stored text), new keys only. */
+  /** Queues the entries of `records` (user key and the exact stored text), new keys only. */
   add(pipeline: ChainableCommander, records: ReadonlyArray<readonly [key: string, stored: string]>): void {
-    const byLeaf = new Map<number, Array<string | number>>();
+    const byBucket = new Map<number, Array<string | number>>();
     for (const [key, stored] of records) {
       const leaf = leafOf(key, this.shape);
       const hash = recordHash(key, stored);
-      const fields = byLeaf.get(leaf);
-      if (fields) fields.push(key, hash);
-      else byLeaf.set(leaf, [key, hash]);
+      const bucket = bucketOf(leaf, this.shape);
+      const fields = byBucket.get(bucket);
+      if (fields) fields.push(entryField(leaf, key), hash);
+      else byBucket.set(bucket, [entryField(leaf, key), hash]);
       this.leafSums.set(leaf, (this.leafSums.get(leaf) ?? 0n) + BigInt(hash));
     }
-    for (const [leaf, fields] of byLeaf) pipeline.hset(this.keys.digestLeaf(leaf), ...fields);
+    for (const [bucket, fields] of byBucket) pipeline.hset(this.keys.digestBucket(bucket), ...fields);
   }
 
   /** Queues every tree node's sum and the digest's shape. */

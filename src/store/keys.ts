@@ -95,9 +95,14 @@ export class KeyBuilder {
     return `${this.prefix}:${this.nodeId}:dig:tree`;
   }
 
-  /** Hash of one digest leaf: user key → record hash. */
-  digestLeaf(leaf: number): string {
-    return `${this.prefix}:${this.nodeId}:dig:leaf:${leaf}`;
+  /** List of digest changes not yet folded into the leaves and the tree (see `digest-log.ts`). */
+  get digestLog(): string {
+    return `${this.prefix}:${this.nodeId}:dig:log`;
+  }
+
+  /** Hash of one digest bucket: `<leaf>|<user key>` → record hash (see `bucketOf`). */
+  digestBucket(bucket: number): string {
+    return `${this.prefix}:${this.nodeId}:dig:bucket:${bucket}`;
   }
 
   /**

@@ -22,7 +22,8 @@ import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
 import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
-import { queueDigestChanges, queueRecordWrites, rebuildDigest, type RecordWriteContext } from './digest-store.js';
+import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './digest-store.js';
+import { queueLogEntry } from './digest-log.js';
 import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 
@@ -123,6 +124,11 @@ export class RecordStore {
   readonly target: RedisTarget;
   /** Connection for reads, the outbox and BullMQ's queues; never used for a WATCH. */
   readonly redis: Redis;
+  /**
+   * Connection for digest upkeep (folds, rebuilds, verification): its MULTIs and pipelines
+   * stay off the auto-pipelined `redis` (mixing the two crashed ioredis' auto-pipeline).
+   */
+  readonly digestRedis: Redis;
   private readonly clock: HybridLogicalClock;
   private readonly opts: StoreOptions;
   private readonly hooks: StoreHooks;
@@ -158,6 +164,7 @@ export class RecordStore {
     this.clock = clock;
     this.hooks = hooks;
     this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
+    this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = new TransactionPool(target, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
   }
 
@@ -168,20 +175,11 @@ export class RecordStore {
   /** Connects every connection and restores the clock's persisted high-water mark. */
   async connect(): Promise<void> {
     await connect(this.redis, this.target, this.opts.connectTimeoutMs);
+    await connect(this.digestRedis, this.target, this.opts.connectTimeoutMs);
     await this.pool.connect(this.opts.connectTimeoutMs);
     const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
     if (hwm !== null) this.clock.restore(Number(hwm));
-    await this.ensureDigest();
-  }
-
-  /**
-   * Builds the digest from the records when it is missing or has another shape (first
-   * start with digests), and drops it when upkeep is off (a stale digest would mislead peers).
-   */
-  private async ensureDigest(): Promise<void> {
-    const leaves = await this.redis.hget(this.keys.digestMeta, 'leaves');
-    if (this.digest && leaves !== String(this.digest.leaves)) await rebuildDigest(this.redis, this.keys, this.digest);
-    if (!this.digest && leaves !== null) await this.redis.unlink(this.keys.digestMeta, this.keys.digestTree);
+    await ensureDigest(this.digestRedis, this.keys, this.digest);
   }
 
   /**
@@ -205,6 +203,7 @@ export class RecordStore {
   async close(): Promise<void> {
     await this.pool.close();
     await closeRedis(this.redis);
+    await closeRedis(this.digestRedis);
   }
 
   /** True when Redis answers PING. */
@@ -388,7 +387,7 @@ export class RecordStore {
               write: (multi) => {
                 queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true);
                 // The record leaves the digest with it, so the tree sums stay exact.
-                if (this.digest) queueDigestChanges(multi, this.keys, this.digest, [{ key: bad.key, before: recordHash(bad.key, bad.raw), after: undefined }]);
+                if (this.digest) queueLogEntry(multi, this.keys, [[bad.key, recordHash(bad.key, bad.raw), null]]);
               },
             }
           : { result: false },
@@ -466,6 +465,7 @@ export class RecordStore {
   }
 }
 
+/** The stored text each key had when the transaction read it (for the digest's old hash). */
 function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
   const map = new Map(userKeys.map((k, i) => [k, values[i]]));
   return (key) => map.get(key);

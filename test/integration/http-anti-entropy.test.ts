@@ -23,7 +23,7 @@ beforeAll(async () => {
   nodes = await startNodes({
     label: 'http-ae',
     ids: ['A', 'B'],
-    node: { digestLeaves: 256, replication: { delayMs: 20 }, antiEntropy: { intervalMs: 600_000, confirmDelayMs: 50 } },
+    node: { digestLeaves: 256, replication: { delayMs: 20 }, antiEntropy: { intervalMs: 600_000, confirmDelayMs: 100, foldIntervalMs: 20 } },
     http: { authToken: TOKEN },
   });
   const [A, B] = nodes.servers.map((s) => s.url) as [string, string];

@@ -9,6 +9,7 @@
  * malformed, and http-keys.test.ts shows they are stored as those literal keys.
  */
 import { gzipSync } from 'node:zlib';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   httpRequest,
@@ -242,7 +243,8 @@ async function seed(nodes: StartedNodes, headers: Record<string, string>): Promi
 }
 
 beforeAll(async () => {
-  const node = { limits: LIMITS, replication: { delayMs: 10 } };
+  // No anti-entropy rounds (their heartbeats write to the store); the digest is still kept.
+  const node = { limits: LIMITS, replication: { delayMs: 10 }, antiEntropy: { enabled: false, foldIntervalMs: 50 } };
   open = await startNodes({ label: 'sweep', ids: ['A', 'B'], node, http: { maxBodyBytes: MAX_BODY_BYTES } });
   secured = await startNodes({ label: 'sweep-auth', ids: ['A', 'B'], node, http: { maxBodyBytes: MAX_BODY_BYTES, authToken: TOKEN } });
   await seed(open, {});
@@ -255,6 +257,18 @@ beforeAll(async () => {
     while ((await A.status()).peers.some((p) => !p.backlog || p.backlog.delayed + p.backlog.waiting + p.backlog.active > 0)) {
       if (Date.now() > deadline) throw new Error('the seed did not replicate to B within 10 s');
       await new Promise((r) => setTimeout(r, 20));
+    }
+    // …and the digest log to be folded on both nodes (a background write of its own).
+    for (const [i, server] of nodes.servers.entries()) {
+      const redis = new Redis(nodes.urls[i] as string, { maxRetriesPerRequest: 1 });
+      try {
+        while ((await redis.llen(server.node.keys.digestLog)) > 0) {
+          if (Date.now() > deadline) throw new Error('the digest log was not folded within 10 s');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        redis.disconnect();
+      }
     }
   }
 });
