@@ -8,6 +8,7 @@
  * | read A's records                         | `%R~{prefix}:A:rec:*`             |
  * | read A's anti-entropy digests            | `%R~{prefix}:A:dig:*`             |
  * | read A's published peer list             | `%R~{prefix}:A:peers`             |
+ * | read A's vitals and conflict log (the cluster view page) | `%R~{prefix}:A:vitals`, `%R~{prefix}:A:conflicts` |
  * | run its own queue `to-B` (BullMQ worker) | `~{prefix}:A:q:to-B:*`            |
  *
  * Commands: everything but the `@dangerous` and `@admin` categories (so no FLUSHDB, KEYS,
@@ -62,6 +63,8 @@ export function peerUsers(config: ClusterConfig, nodeId: string): PeerUser[] {
         `%R~${p}:${nodeId}:rec:*`,
         `%R~${p}:${nodeId}:dig:*`,
         `%R~${p}:${nodeId}:peers`,
+        `%R~${p}:${nodeId}:vitals`,
+        `%R~${p}:${nodeId}:conflicts`,
         `~${p}:${nodeId}:q:to-${peer}:*`,
         '+@all',
         '-@dangerous',

@@ -92,7 +92,7 @@ describe('eventual-cache acl', () => {
     const lines = run.stdout().split('\n').filter((l) => l.startsWith('ACL SETUSER'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`${prefix}-peer-B reset on >`);
-    expect(lines[0]).toContain(`%R~${prefix}:A:rec:* %R~${prefix}:A:dig:* %R~${prefix}:A:peers ~${prefix}:A:q:to-B:*`);
+    expect(lines[0]).toContain(`%R~${prefix}:A:rec:* %R~${prefix}:A:dig:* %R~${prefix}:A:peers %R~${prefix}:A:vitals %R~${prefix}:A:conflicts ~${prefix}:A:q:to-B:*`);
     expect(lines[0]).toContain('-@dangerous -@admin');
     expect(aclScript(config, 'A')).toContain('peerRedis.B');
   });
@@ -120,6 +120,13 @@ describe('replication through per-link ACL users', () => {
       b = await start('B');
       await b.node.resynced();
       await eventually(b, 'from-a', 1);
+
+      // Anti-entropy reads the peer's digest and records through the same read-only users.
+      const rounds = [...(await a.node.antiEntropyRound()), ...(await b.node.antiEntropyRound())];
+      expect(rounds.map((r) => [r.peer, r.result, r.error])).toEqual([
+        ['B', expect.not.stringMatching(/failed|incompatible/), undefined],
+        ['A', expect.not.stringMatching(/failed|incompatible/), undefined],
+      ]);
 
       const dashboard = await fetch(`${a.url}/admin/queues/api/queues`);
       expect(dashboard.status).toBe(200);
