@@ -8,13 +8,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { HybridLogicalClock } from '../clock/hlc.js';
-import { parseTimestamp } from '../clock/timestamp.js';
-import { AntiEntropyUnavailableError, NodeClosedError, RedisUnavailableError } from '../errors/index.js';
+import { AntiEntropyUnavailableError, NodeClosedError } from '../errors/index.js';
 import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } from '../record/record.js';
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
 import { PeerReceiver } from '../replication/peer-receiver.js';
-import { retryDelayMs } from '../replication/options.js';
 import { KeyBuilder } from '../store/keys.js';
 import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
@@ -22,18 +20,20 @@ import { RecordStore, type MergeReport } from '../store/record-store.js';
 import { runBatch, toDeleteResult, type BatchOp, type BatchOutcome } from './batch.js';
 import { ClusterView } from './cluster-view.js';
 import { clusterViewSource } from './cluster-view-source.js';
-import { CloseBudget, interruptibleSleep } from './bounded-close.js';
+import { CloseBudget } from './bounded-close.js';
 import { NodeMetrics } from './metrics.js';
 import { PeerCheck } from './peer-check.js';
 import { BadRecordReporter } from './bad-records.js';
-import { badRecordCounts, listBadRecords, type BadRecordEntry } from '../store/quarantine.js';
-import { checkKey, checkListLimit, checkTtl, checkValue, formatListCursor, parseListCursor } from './input.js';
+import { listBadRecords, type BadRecordEntry } from '../store/quarantine.js';
+import { checkKey, checkTtl, checkValue } from './input.js';
+import { listPage } from './listing.js';
+import { applyRemoteRecords, type RemoteApplyContext } from './remote-apply.js';
+import { Resync } from './resync.js';
 import { resolveNodeOptions, type ReplicaNodeOptions, type ResolvedNodeOptions } from './options.js';
-import { maskedLink, queueBacklog, type ClusterStatus, type PeerStatus } from './status.js';
+import { nodeStatus, queueBacklog, type ClusterStatus } from './status.js';
 import type { ConflictEvent, DeleteResult, ListOptions, ListPage, PutOptions, ReplicaNodeEvents } from './types.js';
 import type { Redis } from 'ioredis';
 import { AntiEntropy } from '../anti-entropy/anti-entropy.js';
-import { dropCollected } from '../anti-entropy/collector.js';
 import type { RoundReport } from '../anti-entropy/exchange.js';
 import { AntiEntropyMetrics } from '../anti-entropy/metrics.js';
 
@@ -57,7 +57,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
   readonly view: ClusterView;
   private readonly inflight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
-  private backgroundResync: Promise<void> | undefined;
+  private readonly resyncer: Resync;
+  private readonly remote: RemoteApplyContext;
   /** Aborted by close(): wakes waits that would otherwise hold the shutdown. */
   private readonly stopping = new AbortController();
   private readonly lease: NodeLease | undefined;
@@ -82,6 +83,15 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.metrics = new NodeMetrics(o.id, () => this.backlogRows());
     this.badRecords = new BadRecordReporter(this.keys, this.store.redis, this.metrics, (error) => this.fail(error));
     this.queueConnection = createRedis(o.redis, 'command', `${o.prefix}:${o.id}:queues`);
+    this.remote = { clock: this.clock, store: this.store, keys: this.keys, metrics: this.metrics, events: this, tombstoneRetentionMs: o.store.tombstoneRetentionMs };
+    this.resyncer = new Resync({
+      receivers: () => this.receivers,
+      apply: (peer, records) => this.applyRecords(peer, records),
+      markStarted: () => this.store.markStarted(),
+      retry: o.replication,
+      signal: this.stopping.signal,
+      onError: (error) => this.fail(error),
+    });
     this.antiEntropy = new AntiEntropy({
       store: this.store,
       prefix: o.prefix,
@@ -151,10 +161,10 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what
     // the peers already hold. Runs in the background; a peer that is down is retried.
-    if (freshDatabase && o.peers.length > 0) this.backgroundResync = this.resyncUntilDone();
+    if (freshDatabase && o.peers.length > 0) this.resyncer.start();
     // The same check after every reconnect: a Redis without persistence that restarted
     // under a running node comes back empty.
-    this.store.redis.on('ready', () => void this.resyncIfWiped());
+    this.store.redis.on('ready', () => void this.resyncer.ifWiped());
     // Jobs that failed for good in an earlier run get another chance now.
     await this.retryFailed().catch((error: unknown) => this.fail(error));
   }
@@ -199,25 +209,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
    */
   async list(options: ListOptions = {}): Promise<ListPage> {
     this.assertOpen();
-    const limit = checkListLimit(options.limit ?? 100);
-    let [scanCursor, after] = parseListCursor(options.cursor);
-    const items: RecordView[] = [];
-    for (;;) {
-      const page = await this.track(this.store.scan(options.prefix ?? '', scanCursor, Math.max(limit, 100)));
-      const fresh = page.records.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).filter((r) => after === undefined || r.key > after);
-      const room = limit - items.length;
-      if (fresh.length > room) {
-        const taken = fresh.slice(0, room);
-        items.push(...taken.map(toView));
-        // Resume inside this SCAN page: same cursor, after the last key returned.
-        return { items, cursor: formatListCursor(scanCursor, (taken[taken.length - 1] as CacheRecord).key) };
-      }
-      items.push(...fresh.map(toView));
-      scanCursor = page.cursor;
-      after = undefined;
-      if (scanCursor === '0') return { items, cursor: null };
-      if (items.length === limit) return { items, cursor: scanCursor };
-    }
+    return listPage((prefix, cursor, count) => this.track(this.store.scan(prefix, cursor, count)), options);
   }
 
   /** The newest `limit` conflicts this node resolved, newest first. */
@@ -236,39 +228,18 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.store.ping();
   }
 
-  /**
-   * Replication backlog and health per peer. When this node's own Redis is unreachable the
-   * backlog (which lives there) is `null`, but what the receivers saw is still reported.
-   */
+  /** Replication backlog and health per peer (see ./status.ts). */
   async status(): Promise<ClusterStatus> {
     this.assertOpen();
-    const now = Date.now();
-    let outbox: { length: number; oldest: number | undefined } | undefined;
-    let bad: ClusterStatus['badRecords'] = null;
-    try {
-      const [first] = await this.store.readOutbox(1);
-      outbox = { length: await this.store.outboxLength(), oldest: first?.committedAt };
-      bad = await this.store.guard(() => badRecordCounts(this.store.redis, this.keys));
-    } catch (error) {
-      if (!(error instanceof RedisUnavailableError)) throw error;
-    }
-    const peers = await Promise.all(
-      this.options.peers.map(async (peer): Promise<PeerStatus> => {
-        const receiver = this.receivers.find((r) => r.peerId === peer.id);
-        const queue = this.relay.queues.get(peer.id);
-        const backlog = outbox && queue ? await queueBacklog(queue).catch(() => undefined) : undefined;
-        const oldest = Math.min(outbox?.oldest ?? Infinity, backlog?.oldestCommittedAt ?? Infinity);
-        const antiEntropy = this.antiEntropy.status(peer.id);
-        return {
-          id: peer.id,
-          backlog: backlog ? backlog.counts : null,
-          oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
-          ...maskedLink(receiver?.status),
-          ...(antiEntropy ? { antiEntropy } : {}),
-        };
-      }),
-    );
-    return { node: this.id, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, badRecords: bad, peers, warnings: this.peerCheck?.warnings ?? [] };
+    return nodeStatus({
+      nodeId: this.id,
+      store: this.store,
+      peers: this.options.peers,
+      queue: (peer) => this.relay.queues.get(peer),
+      receiver: (peer) => this.receivers.find((r) => r.peerId === peer)?.status,
+      antiEntropy: (peer) => this.antiEntropy.status(peer),
+      warnings: () => this.peerCheck?.warnings ?? [],
+    });
   }
 
   /** The newest `limit` unusable records moved out of this store (`quarantined`) or skipped in peers' jobs (`poisoned`). */
@@ -289,11 +260,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
    */
   async resync(): Promise<Record<string, number>> {
     this.assertOpen();
-    const counts: Record<string, number> = {};
-    for (const receiver of this.receivers) {
-      counts[receiver.peerId] = await this.track(receiver.pullAll((records) => this.applyRecords(receiver.peerId, records).then(() => undefined)));
-    }
-    return counts;
+    return this.track(this.resyncer.once());
   }
 
   /**
@@ -310,38 +277,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   /** Resolves when the start-up resync of a new or wiped database finished (immediately if none). */
   async resynced(): Promise<void> {
-    await this.backgroundResync;
-  }
-
-  private async resyncIfWiped(): Promise<void> {
-    if (this.closing || this.options.peers.length === 0) return;
-    try {
-      if (!(await this.store.markStarted())) return;
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
-    const previous = this.backgroundResync;
-    this.backgroundResync = (async () => {
-      await previous;
-      await this.resyncUntilDone();
-    })();
-  }
-
-  private async resyncUntilDone(): Promise<void> {
-    const pending = new Set(this.receivers);
-    for (let attempt = 1; pending.size > 0 && !this.closing; attempt++) {
-      for (const receiver of [...pending]) {
-        try {
-          await receiver.pullAll((records) => this.applyRecords(receiver.peerId, records).then(() => undefined));
-          pending.delete(receiver);
-        } catch (error) {
-          if (this.closing) return;
-          this.fail(error);
-        }
-      }
-      if (pending.size > 0) await interruptibleSleep(retryDelayMs(attempt, this.options.replication), this.stopping.signal);
-    }
+    await this.resyncer.done;
   }
 
   /** Reads the peers' published peer lists now (also done periodically); see `/cluster` `warnings`. */
@@ -371,7 +307,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.closing ??= (async () => {
       const budget = new CloseBudget(this.options.closeTimeoutMs);
       this.stopping.abort();
-      await budget.within(Promise.allSettled([...this.inflight, this.backgroundResync]));
+      await budget.within(Promise.allSettled([...this.inflight, this.resyncer.done]));
       await budget.within(this.antiEntropy.close());
       await budget.within(this.view.close());
       await budget.within(this.relay.close());
@@ -408,37 +344,8 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.metrics.replicationLag.observe(Math.max(0, Date.now() - job.committedAt) / 1000);
   }
 
-  private async applyRecords(from: string, records: CacheRecord[]): Promise<MergeReport[]> {
-    // Observing the batch's largest timestamp moves the clock as far as observing each
-    // would; only when that one is beyond maxDriftMs are the others checked one by one.
-    let newest: CacheRecord | undefined;
-    for (const record of records) if (!newest || record.hlc > newest.hlc) newest = record;
-    if (newest && this.clock.observe(parseTimestamp(newest.hlc)).drifted) {
-      for (const record of records) {
-        const observed = this.clock.observe(parseTimestamp(record.hlc));
-        if (observed.drifted) {
-          this.metrics.clockDrift.inc();
-          this.emit('drift', { from, hlc: record.hlc, aheadMs: observed.aheadMs });
-        }
-      }
-    }
-    // An old record that lost to a tombstone collected here must not bring the key back.
-    records = await dropCollected(this.store.redis, this.keys, records, this.clock.physicalNow(), this.options.store.tombstoneRetentionMs);
-    const reports = await this.store.applyRemote(records);
-    const outcomes = { applied: 0, stale: 0, duplicate: 0 };
-    const announce = this.listenerCount('replicated') > 0;
-    for (const { incoming, result } of reports) {
-      outcomes[result.outcome] += 1;
-      if (result.conflict) {
-        this.metrics.conflicts.inc();
-        this.emit('conflict', { ...result.conflict, node: this.id, at: this.clock.physicalNow() });
-      }
-      if (announce) this.emit('replicated', { from, record: result.outcome === 'applied' ? result.record : incoming, outcome: result.outcome });
-    }
-    for (const outcome of ['applied', 'stale', 'duplicate'] as const) {
-      if (outcomes[outcome] > 0) this.metrics.merges.inc({ outcome }, outcomes[outcome]);
-    }
-    return reports;
+  private applyRecords(from: string, records: CacheRecord[]): Promise<MergeReport[]> {
+    return applyRemoteRecords(this.remote, from, records);
   }
 
   private async backlogRows(): Promise<Array<{ peer: string; state: string; count: number }>> {

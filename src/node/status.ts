@@ -5,7 +5,10 @@ import type { Queue } from 'bullmq';
 import type { ReplicationJobData } from '../replication/outbox-relay.js';
 import type { PeerAntiEntropyStatus } from '../anti-entropy/anti-entropy.js';
 import type { ReceiverStatus } from '../replication/peer-receiver.js';
+import { RedisUnavailableError } from '../errors/index.js';
 import { maskCredentials } from '../store/credentials.js';
+import { badRecordCounts } from '../store/quarantine.js';
+import type { RecordStore } from '../store/record-store.js';
 
 /** One peer as seen from this node. */
 export interface PeerStatus {
@@ -68,4 +71,49 @@ export async function queueBacklog(queue: Queue<ReplicationJobData>, withOldest 
 export function maskedLink(status: ReceiverStatus | undefined): ReceiverStatus {
   if (!status) return { retries: 0 };
   return status.lastError === undefined ? status : { ...status, lastError: maskCredentials(status.lastError) };
+}
+
+/** What {@link nodeStatus} reads. */
+export interface StatusSource {
+  readonly nodeId: string;
+  readonly store: RecordStore;
+  readonly peers: readonly { readonly id: string }[];
+  readonly queue: (peer: string) => Queue<ReplicationJobData> | undefined;
+  readonly receiver: (peer: string) => ReceiverStatus | undefined;
+  readonly antiEntropy: (peer: string) => PeerAntiEntropyStatus | undefined;
+  readonly warnings: () => string[];
+}
+
+/**
+ * Replication backlog and health per peer. When this node's own Redis is unreachable the
+ * backlog (which lives there) is `null`, but what the receivers saw is still reported.
+ */
+export async function nodeStatus(src: StatusSource): Promise<ClusterStatus> {
+  const { store } = src;
+  const now = Date.now();
+  let outbox: { length: number; oldest: number | undefined } | undefined;
+  let bad: ClusterStatus['badRecords'] = null;
+  try {
+    const [first] = await store.readOutbox(1);
+    outbox = { length: await store.outboxLength(), oldest: first?.committedAt };
+    bad = await store.guard(() => badRecordCounts(store.redis, store.keys));
+  } catch (error) {
+    if (!(error instanceof RedisUnavailableError)) throw error;
+  }
+  const peers = await Promise.all(
+    src.peers.map(async ({ id }): Promise<PeerStatus> => {
+      const queue = src.queue(id);
+      const backlog = outbox && queue ? await queueBacklog(queue).catch(() => undefined) : undefined;
+      const oldest = Math.min(outbox?.oldest ?? Infinity, backlog?.oldestCommittedAt ?? Infinity);
+      const antiEntropy = src.antiEntropy(id);
+      return {
+        id,
+        backlog: backlog ? backlog.counts : null,
+        oldestPendingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0,
+        ...maskedLink(src.receiver(id)),
+        ...(antiEntropy ? { antiEntropy } : {}),
+      };
+    }),
+  );
+  return { node: src.nodeId, redis: outbox ? 'ok' : 'unreachable', outbox: outbox ? outbox.length : null, badRecords: bad, peers, warnings: src.warnings() };
 }

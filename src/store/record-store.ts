@@ -13,7 +13,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
-import { InvalidOptionsError, type RedisUnavailableError } from '../errors/index.js';
+import type { RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
@@ -26,68 +26,17 @@ import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './dige
 import { queueLogEntry } from './digest-log.js';
 import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
+import { resolveStoreOptions, type StoreOptions } from './store-options.js';
+import { parseOutboxRows, type OutboxEntry } from './outbox.js';
 
 export { readRecords, scanRecords } from './record-reads.js';
+export { DEFAULT_STORE_OPTIONS, type StoreOptions } from './store-options.js';
+export type { OutboxEntry } from './outbox.js';
 
 export interface StoreHooks extends TransactionHooks {
   /** An unusable record of this store was moved to the quarantine list (the key is writable again). */
   onBadRecord?: (bad: BadRecord) => void;
 }
-
-export interface StoreOptions {
-  /**
-   * Least time tombstones, and records past their expiry, are kept. They are removed only
-   * after this *and* once every peer acknowledged them, so a peer that is away longer does
-   * not resurrect them; collected ones are remembered (for peers) this long again.
-   * Unit: milliseconds.
-   * @defaultValue 86400000 (24 h)
-   */
-  tombstoneRetentionMs: number;
-  /**
-   * Leaves of the anti-entropy digest kept in the same MULTI as every write: a power of 16
-   * (16 … 16^6); all nodes of a cluster must agree. `0` switches digest upkeep off (and
-   * with it anti-entropy rounds from and to this node).
-   * @defaultValue 65536
-   */
-  digestLeaves: number;
-  /**
-   * Retries of an optimistic transaction whose EXEC was aborted before giving up.
-   * @defaultValue 64
-   */
-  maxTransactionRetries: number;
-  /**
-   * Dedicated connections for transactions (a WATCH belongs to its connection). Few is
-   * faster: writes that wait for a connection are group-committed into the next
-   * transaction (measured: 2 beats 4 and 8 on replicated throughput).
-   * @defaultValue 2
-   */
-  transactionPoolSize: number;
-  /**
-   * Largest number of local writes committed in one transaction (group commit).
-   * @defaultValue 256
-   */
-  maxWriteBatch: number;
-  /**
-   * Entries kept in the conflict log.
-   * @defaultValue 1000
-   */
-  conflictLogSize: number;
-  /**
-   * How long to wait for Redis when connecting. Unit: milliseconds.
-   * @defaultValue 5000
-   */
-  connectTimeoutMs: number;
-}
-
-export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
-  tombstoneRetentionMs: 24 * 60 * 60 * 1000,
-  maxTransactionRetries: 64,
-  transactionPoolSize: 2,
-  maxWriteBatch: 256,
-  conflictLogSize: 1000,
-  connectTimeoutMs: 5_000,
-  digestLeaves: 65_536,
-});
 
 /** A logged conflict: which concurrent write lost to which, where and when. */
 export interface ConflictEntry extends Conflict {
@@ -101,16 +50,6 @@ export interface ConflictEntry extends Conflict {
 export interface MergeReport {
   readonly incoming: CacheRecord;
   readonly result: MergeResult;
-}
-
-/** A committed batch of local writes not yet handed to the replication queues. */
-export interface OutboxEntry {
-  readonly id: string;
-  readonly keys: string[];
-  /** Real time (ms since the epoch, no clock offset) at which the batch committed. */
-  readonly committedAt: number;
-  /** Set when the entry is for one peer only (keys the relay re-queued for it). */
-  readonly peer?: string;
 }
 
 interface PendingWrite {
@@ -143,21 +82,8 @@ export class RecordStore {
   private readonly writeContext: RecordWriteContext;
 
   constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
-    this.opts = { ...DEFAULT_STORE_OPTIONS, ...options };
-    for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
-      const v = this.opts[field];
-      if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidOptionsError(field, `must be a positive integer, got ${String(v)}`);
-    }
-    if (!Number.isSafeInteger(this.opts.maxTransactionRetries) || this.opts.maxTransactionRetries < 0) {
-      throw new InvalidOptionsError('maxTransactionRetries', 'must be a non-negative integer');
-    }
-    if (this.opts.digestLeaves !== 0) {
-      try {
-        this.digest = digestShape(this.opts.digestLeaves);
-      } catch (error) {
-        throw new InvalidOptionsError('digestLeaves', `${(error as Error).message} (or 0 to switch digests off)`);
-      }
-    }
+    this.opts = resolveStoreOptions(options);
+    if (this.opts.digestLeaves !== 0) this.digest = digestShape(this.opts.digestLeaves);
     this.writeContext = { keys, tombstoneRetentionMs: this.opts.tombstoneRetentionMs, shape: this.digest };
     this.target = target;
     this.keys = keys;
@@ -405,14 +331,7 @@ export class RecordStore {
 
   /** The oldest `count` outbox entries (committed writes not yet enqueued for the peers). */
   async readOutbox(count: number): Promise<OutboxEntry[]> {
-    const rows = await this.guard(() => this.redis.xrange(this.keys.outbox, '-', '+', 'COUNT', count));
-    return rows.map(([id, fields]) => {
-      const f = new Map<string, string>();
-      for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
-      const entry = { id, keys: JSON.parse(f.get('k') ?? '[]') as string[], committedAt: Number(f.get('t') ?? Date.now()) };
-      const peer = f.get('p');
-      return peer === undefined ? entry : { ...entry, peer };
-    });
+    return parseOutboxRows(await this.guard(() => this.redis.xrange(this.keys.outbox, '-', '+', 'COUNT', count)));
   }
 
   /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
