@@ -60,3 +60,19 @@ export async function resetServer(admin: Redis): Promise<void> {
   await admin.flushall();
   await admin.config('RESETSTAT');
 }
+
+/** Bytes Redis uses for every key matching `pattern` (SCAN + `MEMORY USAGE … SAMPLES 0`, exact). */
+export async function keysMemory(redis: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
+  let cursor = '0';
+  let bytes = 0;
+  let keys = 0;
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    cursor = next;
+    for (const key of found) {
+      bytes += (await redis.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
+      keys += 1;
+    }
+  } while (cursor !== '0');
+  return { bytes, keys };
+}

@@ -6,20 +6,15 @@
  * Keys are distinct on purpose: every write must reach every peer, so coalescing repeated
  * keys cannot help, and the result is the cost of moving writes, not of skipping them.
  */
-import type { Redis } from 'ioredis';
-import { Redis as IORedis } from 'ioredis';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
-import { encodeRecord } from '../../src/record/record.js';
 import { KeyBuilder } from '../../src/store/keys.js';
-import { digestShape } from '../../src/digest/digest.js';
-import { DigestSeeder } from '../../src/store/digest-store.js';
-import { DEFAULT_STORE_OPTIONS } from '../../src/store/record-store.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import { BENCH_PREFIX, clusterCounter, nodeId, startCluster, waitForConvergence, type BenchCluster } from './cluster.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
 import { sleep } from './deadline.js';
 import { runCount } from './load.js';
 import { sampleDistinct, seededRandom, valueOfBytes } from './payload.js';
+import { seedStore } from './seed-store.js';
 import { commandStats, perOperation, resetServer } from './redis-stats.js';
 import { round } from './stats.js';
 
@@ -58,37 +53,10 @@ async function preload(ctx: BenchContext, nodes: number, count: number): Promise
   const started = performance.now();
   await Promise.all(
     Array.from({ length: nodes }, async (_, i) => {
-      const redis: Redis = new IORedis(ctx.server.url(1 + i), { maxRetriesPerRequest: 1 });
-      try {
-        const keys = new KeyBuilder(BENCH_PREFIX, nodeId(i));
-        await redis.set(keys.meta, JSON.stringify({ firstStart: Date.now() }));
-        const prefix = keys.record('');
-        // The digest is seeded with the records (computed by the pure module), as the
-        // write path would have kept it; otherwise every node would rebuild it at start.
-        const seeder = new DigestSeeder(keys, digestShape(DEFAULT_STORE_OPTIONS.digestLeaves));
-        const inFlight: Array<Promise<unknown>> = [];
-        for (let start = 0; start < count; start += 1_000) {
-          const args: string[] = [];
-          const stored: Array<[string, string]> = [];
-          for (let k = start; k < Math.min(count, start + 1_000); k++) {
-            const key = `p-${k}`;
-            const value = JSON.stringify(valueOfBytes(k, VALUE_BYTES));
-            const raw = encodeRecord({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: value });
-            args.push(prefix + key, raw);
-            stored.push([key, raw]);
-          }
-          const pipeline = redis.pipeline().mset(...args);
-          seeder.add(pipeline, stored);
-          inFlight.push(pipeline.exec());
-          if (inFlight.length >= 16) await Promise.all(inFlight.splice(0));
-        }
-        await Promise.all(inFlight);
-        const last = redis.pipeline();
-        seeder.finish(last);
-        await last.exec();
-      } finally {
-        redis.disconnect();
-      }
+      // The digest is seeded with the records, as the write path would have kept it;
+      // otherwise every node would rebuild it at start.
+      const value = (k: number) => JSON.stringify(valueOfBytes(k, VALUE_BYTES));
+      await seedStore(ctx.server.url(1 + i), new KeyBuilder(BENCH_PREFIX, nodeId(i)), count, (key, k) => ({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: value(k) }));
     }),
   );
   ctx.log(`preloaded ${count.toLocaleString('en-US')} keys on each of ${nodes} nodes in ${Math.round(performance.now() - started)} ms`);

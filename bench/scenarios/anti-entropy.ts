@@ -24,14 +24,14 @@ import { HybridLogicalClock } from '../../src/clock/hlc.js';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { digestShape, nodeField } from '../../src/digest/digest.js';
 import { ReplicaNode } from '../../src/node/replica-node.js';
-import { encodeRecord, type CacheRecord } from '../../src/record/record.js';
+import type { CacheRecord } from '../../src/record/record.js';
 import { foldDigestLog } from '../../src/store/digest-log.js';
-import { DigestSeeder } from '../../src/store/digest-store.js';
 import { KeyBuilder } from '../../src/store/keys.js';
 import { DEFAULT_STORE_OPTIONS, RecordStore } from '../../src/store/record-store.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from '../lib/context.js';
 import { closedLoop } from '../lib/load.js';
 import { seededRandom, valueOfBytes } from '../lib/payload.js';
+import { seedStore } from '../lib/seed-store.js';
 import { resetServer, usedMemory } from '../lib/redis-stats.js';
 import { row, type ResultRow } from '../lib/result.js';
 import type { Scenario } from '../lib/scenario.js';
@@ -50,34 +50,8 @@ function record(key: string, wallMs: number, node: string, seq: number): CacheRe
 }
 
 /** Writes `count` records (`p-0` …) and their digest into `db` under node `id`. */
-async function seed(ctx: BenchContext, db: number, id: string, count: number): Promise<void> {
-  const redis = new Redis(ctx.server.url(db), { maxRetriesPerRequest: 1 });
-  try {
-    const keys = new KeyBuilder(PREFIX, id);
-    await redis.set(keys.meta, JSON.stringify({ firstStart: Date.now() }));
-    const seeder = new DigestSeeder(keys, SHAPE);
-    const inFlight: Array<Promise<unknown>> = [];
-    for (let start = 0; start < count; start += 1_000) {
-      const args: string[] = [];
-      const stored: Array<[string, string]> = [];
-      for (let k = start; k < Math.min(count, start + 1_000); k++) {
-        const key = `p-${k}`;
-        const raw = encodeRecord(record(key, SEED_WALL_MS, 'n1', 1));
-        args.push(keys.record(key), raw);
-        stored.push([key, raw]);
-      }
-      const pipeline = redis.pipeline().mset(...args);
-      seeder.add(pipeline, stored);
-      inFlight.push(pipeline.exec());
-      if (inFlight.length >= 16) await Promise.all(inFlight.splice(0));
-    }
-    await Promise.all(inFlight);
-    const last = redis.pipeline();
-    seeder.finish(last);
-    await last.exec();
-  } finally {
-    redis.disconnect();
-  }
+function seed(ctx: BenchContext, db: number, id: string, count: number): Promise<void> {
+  return seedStore(ctx.server.url(db), new KeyBuilder(PREFIX, id), count, (key) => record(key, SEED_WALL_MS, 'n1', 1));
 }
 
 interface Pair {

@@ -21,7 +21,7 @@ import type { BenchContext } from '../lib/context.js';
 import { sleep, waitFor } from '../lib/deadline.js';
 import { runCount } from '../lib/load.js';
 import { valueOfBytes } from '../lib/payload.js';
-import { resetServer } from '../lib/redis-stats.js';
+import { keysMemory, resetServer } from '../lib/redis-stats.js';
 import { replicatedRun, VALUE_BYTES } from '../lib/replicated-run.js';
 import { row, type ResultRow } from '../lib/result.js';
 import type { Scenario } from '../lib/scenario.js';
@@ -39,22 +39,6 @@ function optionsOf(ctx: BenchContext, i: 0 | 1): ReplicaNodeOptions {
     peers: [{ id: ids[1 - i] as string, redis: url(1 - i) }],
     replication: { delayMs: DELAY_MS },
   };
-}
-
-/** Bytes of every key matching `pattern` in `redis`. */
-async function bytesOf(redis: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
-  let cursor = '0';
-  let bytes = 0;
-  let keys = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-    cursor = next;
-    for (const key of found) {
-      bytes += (await redis.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
-      keys += 1;
-    }
-  } while (cursor !== '0');
-  return { bytes, keys };
 }
 
 /** Starts n1 and n2 (so n2's database is known), then stops n2. */
@@ -101,7 +85,7 @@ async function outageCost(ctx: BenchContext): Promise<ResultRow[]> {
     const pending = hotKeys + distinctKeys;
     // Let the relay's sweep fold overdue small jobs (a peer that is away for long sees this state).
     await sleep(2_500);
-    const queue = await bytesOf(raw, `${BENCH_PREFIX}:n1:q:*`);
+    const queue = await keysMemory(raw, `${BENCH_PREFIX}:n1:q:*`);
     const outbox = (await raw.memory('USAGE', n1.keys.outbox, 'SAMPLES', '0')) ?? 0;
     const perKey = (queue.bytes + outbox) / pending;
     const jobs = await n1.queues[0]?.getJobCounts();

@@ -5,12 +5,12 @@
  * (Before: 50,000 writes to 10 hot keys left 462 jobs on the writer and cost 4,615 merges.)
  */
 import { describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { STACK_TRACE_LIMIT } from '../../src/replication/outbox-relay.js';
 import { waitForConvergence } from '../support/cluster.js';
 import { useRedisHarness } from '../support/harness.js';
 import { adminClient } from '../support/redis.js';
 import { waitFor } from '../support/wait.js';
+import { keysMemory } from '../../bench/lib/redis-stats.js';
 
 const h = useRedisHarness();
 const WRITES = 50_000;
@@ -19,22 +19,6 @@ const DISTINCT_KEYS = 5_000;
 const CONCURRENCY = 16;
 /** The documented bound (README "Guarantees and limits"): Redis bytes of replication state per distinct pending key. */
 const BYTES_PER_PENDING_KEY = 200;
-
-/** Bytes Redis uses for every key of `pattern` (SCAN + MEMORY USAGE). */
-async function memoryOf(redis: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
-  let cursor = '0';
-  let bytes = 0;
-  let keys = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-    cursor = next;
-    for (const key of found) {
-      bytes += (await redis.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
-      keys += 1;
-    }
-  } while (cursor !== '0');
-  return { bytes, keys };
-}
 
 describe('ReplicaNode', () => {
   describe("when a peer's Redis is down while 50,000 writes go to 10 hot keys and 5,000 distinct keys", () => {
@@ -84,7 +68,7 @@ describe('ReplicaNode', () => {
       let perKey = Infinity;
       await waitFor(
         async () => {
-          const queueMemory = await memoryOf(admin, `${cluster.prefix}:A:q:*`);
+          const queueMemory = await keysMemory(admin, `${cluster.prefix}:A:q:*`);
           const outboxBytes = (await admin.memory('USAGE', A.keys.outbox, 'SAMPLES', '0')) ?? 0;
           perKey = (queueMemory.bytes + outboxBytes) / acked.size;
           jobs = await queue.getJobs(['delayed', 'wait', 'active', 'prioritized']);
