@@ -32,6 +32,9 @@ export type ConnectionRole =
   /**
    * Reads, the outbox and queue producers: fail at once while disconnected (no offline
    * queue) so an HTTP caller gets its 503 immediately rather than after the reconnect budget.
+   * No auto-pipelining: BullMQ (and the digest fold, the lease, the poison list) send
+   * MULTIs and pipelines on these connections, and ioredis 6's auto-pipeline then threw
+   * `results[i] is not iterable` from a callback under load, which kills the process.
    */
   | 'command'
   /** BullMQ workers: block and retry forever (BullMQ requires `maxRetriesPerRequest: null`). */
@@ -43,7 +46,7 @@ export type ConnectionRole =
   | 'transaction';
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
-  command: { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true },
+  command: { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: false },
   worker: { maxRetriesPerRequest: null },
   transaction: { maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, enableAutoPipelining: false },
 };
