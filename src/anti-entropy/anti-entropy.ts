@@ -19,7 +19,7 @@ import { exchange, type RoundReport, type RoundResult } from './exchange.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import type { AntiEntropyOptions } from './options.js';
 import { verifyDigest } from './verify.js';
-import { foldDigestLog } from '../store/digest-log.js';
+import { FOLD_STEP_ENTRIES, foldDigestLog } from '../store/digest-log.js';
 
 /** What `/cluster` shows per peer about anti-entropy. */
 export interface PeerAntiEntropyStatus {
@@ -174,7 +174,7 @@ export class AntiEntropy {
   /** Folds this node's digest change log into the digest peers read. */
   private async fold(): Promise<void> {
     const { store } = this.deps;
-    if (store.digest && !this.closed) await foldDigestLog(store.digestRedis, store.keys, store.digest, 200, () => this.pause());
+    if (store.digest && !this.closed) await foldDigestLog(store.digestRedis, store.keys, store.digest, FOLD_STEP_ENTRIES, () => this.pause());
   }
 
   private async collect(): Promise<CollectReport> {

@@ -14,7 +14,7 @@
  * and under steady writes would turn every round into a repair storm.
  */
 import type { Redis } from 'ioredis';
-import type { DigestShape } from '../digest/digest.js';
+import { DIGEST_FORMAT, type DigestShape } from '../digest/digest.js';
 import { diffDigests, diffLeaves } from '../digest/diff.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
 import { RedisDigest } from '../store/digest-store.js';
@@ -97,7 +97,7 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
     const leaves = await remote.shapeLeaves();
     if (leaves !== sides.shape.leaves) {
       report.result = 'incompatible';
-      report.error = leaves === undefined ? `peer ${sides.peerId} keeps no digest` : `peer ${sides.peerId} keeps ${leaves} digest leaves, this node ${sides.shape.leaves}`;
+      report.error = leaves === undefined ? `peer ${sides.peerId} keeps no digest of format ${DIGEST_FORMAT} (digests off, or an older version)` : `peer ${sides.peerId} keeps ${leaves} digest leaves, this node ${sides.shape.leaves}`;
       return report;
     }
     const first = await diffDigests(local, remote, sides.shape, diffOptions);

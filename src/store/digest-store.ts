@@ -3,8 +3,11 @@
  * access for anti-entropy rounds.
  *
  * Layout, all under `${prefix}:${nodeId}:dig:` (the pattern a peer may read):
- * - `dig:meta`: hash with `leaves` (the shape), `heartbeatAt` (ms, last round here) and
- *   `seen:<peer>` (the peer's heartbeat as last read from it).
+ * - `dig:meta`: hash with `format` (`<format version>/<leaves>`, see `formatTag`),
+ *   `heartbeatAt` (ms, last round here) and `seen:<peer>` (the peer's heartbeat as last
+ *   read from it). Format 1 digests had a `leaves` field instead: a format-2 node reads
+ *   such a peer as keeping no digest of its format, and a format-1 node reads a format-2
+ *   peer as keeping none, so the two never compare sums of different hashes.
  * - `dig:tree`: hash, field `level.index` → the sum of that tree node.
  * - `dig:bucket:<n>`: hash, field `<leaf>|<user key>` → record hash (see `bucketOf`).
  * - `dig:log`: list of changes not yet folded into the buckets and the tree.
@@ -16,7 +19,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { wallMsOf } from '../clock/timestamp.js';
-import { ancestorAt, bucketOf, entryField, keyOfEntryField, leafOf, nodeField, recordHash, type DigestShape, type Sum } from '../digest/digest.js';
+import { ancestorAt, bucketOf, entryField, formatTag, keyOfEntryField, leafOf, leavesOfTag, nodeField, recordHash, type DigestShape, type Sum } from '../digest/digest.js';
 import type { DigestSource } from '../digest/diff.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
 import { foldDigestLog, queueLogEntry, type LogChange } from './digest-log.js';
@@ -80,11 +83,11 @@ export class RedisDigest implements DigestSource {
     this.shape = shape;
   }
 
-  /** The shape the node maintains (`undefined` when it keeps no digest). */
+  /** The leaf count of the node's digest (`undefined` when it keeps none of this format). */
   async shapeLeaves(): Promise<number | undefined> {
-    const raw = await this.redis.hget(this.keys.digestMeta, 'leaves');
+    const raw = await this.redis.hget(this.keys.digestMeta, 'format');
     this.bytesRead += raw?.length ?? 0;
-    return raw === null ? undefined : Number(raw);
+    return leavesOfTag(raw);
   }
 
   async sums(fields: readonly string[]): Promise<Sum[]> {
@@ -136,13 +139,13 @@ export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> 
 
 /**
  * At connect: builds the digest from the records when it is missing or has another shape
- * (first start with digests), and drops it when upkeep is off (a stale digest would
+ * (first start with digests, or a digest of an older format), and drops it when upkeep is off (a stale digest would
  * mislead peers).
  */
 export async function ensureDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape | undefined): Promise<void> {
-  const leaves = await redis.hget(keys.digestMeta, 'leaves');
-  if (shape && leaves !== String(shape.leaves)) await rebuildDigest(redis, keys, shape);
-  if (!shape && leaves !== null) await redis.unlink(keys.digestMeta, keys.digestTree, keys.digestLog);
+  const [format, legacy] = await redis.hmget(keys.digestMeta, 'format', 'leaves');
+  if (shape && (format !== formatTag(shape) || legacy !== null)) await rebuildDigest(redis, keys, shape);
+  if (!shape && (format !== null || legacy !== null)) await redis.unlink(keys.digestMeta, keys.digestTree, keys.digestLog);
 }
 
 /**
@@ -173,7 +176,7 @@ export async function rebuildDigest(redis: Redis, keys: KeyBuilder, shape: Diges
     await foldDigestLog(redis, keys, shape);
     total += changes.length;
   } while (cursor !== '0');
-  await redis.hset(keys.digestMeta, 'leaves', shape.leaves);
+  await redis.hset(keys.digestMeta, 'format', formatTag(shape));
   return total;
 }
 
@@ -242,6 +245,6 @@ export class DigestSeeder {
     }
     const flat = [...sums].flatMap(([field, sum]) => [field, sum.toString()]);
     for (let at = 0; at < flat.length; at += 2_000) pipeline.hset(this.keys.digestTree, ...flat.slice(at, at + 2_000));
-    pipeline.hset(this.keys.digestMeta, 'leaves', this.shape.leaves);
+    pipeline.hset(this.keys.digestMeta, 'format', formatTag(this.shape));
   }
 }

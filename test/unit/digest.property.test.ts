@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
-import { digestShape, leafOf, nodeField, planUpdate, recordHash, differingKeys, type DigestShape } from '../../src/digest/digest.js';
+import { DIGEST_FORMAT, digestShape, differingKeys, formatTag, leafOf, leavesOfTag, nodeField, planUpdate, recordHash, type DigestShape } from '../../src/digest/digest.js';
 import { diffDigests } from '../../src/digest/diff.js';
 import { MemoryDigest } from '../../src/digest/memory-digest.js';
 import { merge } from '../../src/record/merge.js';
@@ -65,6 +65,39 @@ describe('digest', () => {
           if (a !== b) expect(recordHash(key, b)).not.toBe(h); // collisions are ~2^-40
         }),
       );
+    });
+  });
+
+  describe('recordHash (digest format 2)', () => {
+    it('should give the same values on every node: the format is fixed, a change needs a new DIGEST_FORMAT', () => {
+      expect(DIGEST_FORMAT).toBe(2);
+      expect([recordHash('k', '{"a":1}'), recordHash('', ''), recordHash('ключ', 'värde')]).toEqual([159491842911, 338952684634, 389319623912]);
+    });
+  });
+
+  describe('leafOf', () => {
+    it('should place a key by the FNV-1a of its UTF-8 bytes, ASCII or not', () => {
+      const reference = (key: string, leaves: number) => {
+        let h = 0x811c9dc5;
+        for (const b of Buffer.from(key, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+        h = (h ^ (h >>> 16)) >>> 0;
+        h = Math.imul(h, 0x45d9f3b) >>> 0;
+        return ((h ^ (h >>> 16)) >>> 0) % leaves;
+      };
+      const shape = digestShape(65536);
+      fc.assert(fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })), (key) => {
+          expect(leafOf(key, shape)).toBe(reference(key, shape.leaves));
+        }),
+      );
+    });
+  });
+
+  describe('formatTag', () => {
+    it('should name the format and the shape, and read back only this format', () => {
+      const shape = digestShape(4096);
+      expect(formatTag(shape)).toBe(`${DIGEST_FORMAT}/4096`);
+      expect(leavesOfTag(formatTag(shape))).toBe(4096);
+      for (const other of [null, undefined, '', '4096', `${DIGEST_FORMAT - 1}/4096`, `${DIGEST_FORMAT}/x`]) expect(leavesOfTag(other)).toBeUndefined();
     });
   });
 
