@@ -30,10 +30,11 @@ describe('ReplicaNode', () => {
       //     every job holds at most one stack trace
       // t3  B's Redis resumes ──► B converges; each key merged at most twice
       const server = await h.privateServer({ persistence: 'aof' });
-      const cluster = await h.cluster('outage-cost', ['A', 'B'], { redis: { B: server.url(0) }, // Anti-entropy off: this measures the queues' bound. A round that starts when B's Redis
+      // Anti-entropy off: this measures the queues' bound. A round that starts when B's Redis
       // returns may repair a hot key before its job arrives, a third (harmless) merge that
-      // the queue bound does not cover (see the closing note of issue 7).
-      common: { replication: { delayMs: 30 }, antiEntropy: { enabled: false } } });
+      // the queue bound does not cover.
+      const common = { replication: { delayMs: 30 }, antiEntropy: { enabled: false } };
+      const cluster = await h.cluster('outage-cost', ['A', 'B'], { redis: { B: server.url(0) }, common });
       const [A, B] = [cluster.node('A'), cluster.node('B')];
       const merges = new Map<string, number>();
       B.on('replicated', (e) => merges.set(e.record.key, (merges.get(e.record.key) ?? 0) + 1));
