@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { EventualCacheError } from '../errors/index.js';
-import { closeRedis, createRedis, describeTarget, type RedisTarget } from '../store/connections.js';
+import { closeRedis, createRedis, describeTarget, isClusterTarget, type RedisTarget } from '../store/connections.js';
 import { KeyBuilder } from '../store/keys.js';
 
 /** How often the peers' lists are read again. Unit: milliseconds. */
@@ -148,7 +148,8 @@ export class PeerCheck {
 
 /** Same server (host and port as written) and same database. */
 function sameRedis(a: RedisTarget, b: RedisTarget): boolean {
-  const norm = (t: RedisTarget) => {
+  const norm = (t: RedisTarget): string => {
+    if (isClusterTarget(t)) return [...t.cluster].map(norm).sort().join(',');
     if (typeof t !== 'string') return `${t.host ?? '127.0.0.1'}:${t.port ?? 6379}/${t.db ?? 0}`;
     try {
       const u = new URL(t);

@@ -6,8 +6,25 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../errors/index.js';
 import { maskCredentials, maskUrl } from './credentials.js';
 
-/** Where a node's Redis is: a URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS) or ioredis options. */
-export type RedisTarget = string | RedisOptions;
+/**
+ * A Redis Cluster: its seed nodes as URLs (`redis://[user:pass@]host:port`, `rediss://` for
+ * TLS; a cluster has only database 0, so a URL names no other). The client discovers the
+ * rest of the cluster from any seed that answers.
+ */
+export interface ClusterTarget {
+  readonly cluster: readonly string[];
+}
+
+/**
+ * Where a node's Redis is: a URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS),
+ * ioredis options, or a Redis Cluster ({@link ClusterTarget}).
+ */
+export type RedisTarget = string | RedisOptions | ClusterTarget;
+
+/** True when `target` names a Redis Cluster rather than a single server. */
+export function isClusterTarget(target: RedisTarget): target is ClusterTarget {
+  return typeof target === 'object' && target !== null && Array.isArray((target as ClusterTarget).cluster);
+}
 
 /**
  * Where `target` is, fit for logs and error messages: every credential (`user:pass@`,
@@ -15,6 +32,7 @@ export type RedisTarget = string | RedisOptions;
  */
 export function describeTarget(target: RedisTarget): string {
   if (typeof target === 'string') return maskUrl(target);
+  if (isClusterTarget(target)) return `cluster(${target.cluster.map(maskUrl).join(', ')})`;
   return `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}/${target.db ?? 0}`;
 }
 
