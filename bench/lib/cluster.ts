@@ -109,7 +109,7 @@ export async function backlog(cluster: BenchCluster): Promise<{ outbox: number; 
   let failed = 0;
   await Promise.all(
     cluster.nodes.map(async (node, i) => {
-      outbox += await (cluster.raw[i] as Redis).xlen(node.keys.outbox);
+      outbox += await (cluster.raw[i] as Redis).xlen(node.keys.outbox());
       for (const queue of node.queues) {
         const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed', 'waiting-children');
         jobs += (c.waiting ?? 0) + (c.delayed ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);

@@ -106,7 +106,7 @@ async function repairRound(pair: Pair, count: number, d: number, generation: num
   const ms = performance.now() - t0;
   await foldDigestLog(pair.a.digestRedis, pair.a.keys, SHAPE);
   if (r.keysRepaired !== newer.length) throw new Error(`repair of ${newer.length} keys changed ${r.keysRepaired} (${r.result}: ${r.error ?? ''})`);
-  const [ra, rb] = await Promise.all([pair.a.redis.hget(pair.a.keys.digestTree, nodeField(0, 0)), pair.reader.hget(pair.b.keys.digestTree, nodeField(0, 0))]);
+  const [ra, rb] = await Promise.all([pair.a.redis.hget(pair.a.keys.digestTree(), nodeField(0, 0)), pair.reader.hget(pair.b.keys.digestTree(), nodeField(0, 0))]);
   if (ra !== rb) throw new Error('digests still differ after the repair');
   return { bytes: r.bytesRead, ms, repaired: r.keysRepaired };
 }

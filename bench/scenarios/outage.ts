@@ -86,7 +86,7 @@ async function outageCost(ctx: BenchContext): Promise<ResultRow[]> {
     // Let the relay's sweep fold overdue small jobs (a peer that is away for long sees this state).
     await sleep(2_500);
     const queue = await keysMemory(raw, `${BENCH_PREFIX}:n1:q:*`);
-    const outbox = (await raw.memory('USAGE', n1.keys.outbox, 'SAMPLES', '0')) ?? 0;
+    const outbox = (await raw.memory('USAGE', n1.keys.outbox(), 'SAMPLES', '0')) ?? 0;
     const perKey = (queue.bytes + outbox) / pending;
     const jobs = await n1.queues[0]?.getJobCounts();
     ctx.log(`outage: ${Math.round(perKey)} B per pending key (${queue.keys} queue keys, ${queue.bytes} B), jobs ${JSON.stringify(jobs)}`);
@@ -128,7 +128,7 @@ async function pendingKeys(raw: Redis, n1: ReplicaNode, count: number): Promise<
     const keys = Array.from({ length: Math.min(500, count - start) }, (_, j) => `c-${start + j}`);
     const args = keys.flatMap((key, j) => [n1.keys.record(key), encodeRecord({ key, hlc, origin: 'n1', version: { n1: 1 }, written: { n1: 1 }, deleted: false, valueJson: JSON.stringify(valueOfBytes(start + j, VALUE_BYTES)) })]);
     await raw.mset(...args);
-    await raw.xadd(n1.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify(keys));
+    await raw.xadd(n1.keys.outbox(), '*', 't', String(Date.now()), 'k', JSON.stringify(keys));
   }
 }
 

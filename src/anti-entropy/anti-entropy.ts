@@ -12,7 +12,7 @@
 import type { Redis } from 'ioredis';
 import type { CacheRecord } from '../record/record.js';
 import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
-import { KeyBuilder } from '../store/keys.js';
+import { keysFor, type KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
 import { collectTombstones, type CollectReport } from './collector.js';
 import { exchange, type RoundReport, type RoundResult } from './exchange.js';
@@ -70,7 +70,7 @@ export class AntiEntropy {
     this.peers = deps.peers.map((p) => ({
       id: p.id,
       redis: createRedis(p.redis, 'command', `${deps.prefix}:${deps.store.keys.nodeId}:ae-${p.id}`),
-      keys: new KeyBuilder(deps.prefix, p.id),
+      keys: keysFor(deps.prefix, p.id, p.redis),
       status: { keysRepaired: 0, tombstonesPending: 0 },
     }));
   }

@@ -24,6 +24,7 @@ import { recordHash } from '../digest/digest.js';
 import { queueLogEntry } from '../store/digest-log.js';
 import type { KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
+import { mgetAll } from '../store/slot-reads.js';
 
 /** A peer as the collector sees it: a connection to its Redis and its key names. */
 export interface CollectorPeer {
@@ -48,12 +49,22 @@ export function collectableAt(record: CacheRecord, retentionMs: number): number 
 
 /** One collection pass over at most `maxKeys` due entries of the collection index. */
 export async function collectTombstones(store: RecordStore, peers: readonly CollectorPeer[], nowMs: number, batch = 500, maxKeys = 10_000): Promise<CollectReport> {
-  const keys = store.keys;
-  const retentionMs = store.options.tombstoneRetentionMs;
   const report: CollectReport = { collected: 0, pending: Object.fromEntries(peers.map((p) => [p.id, 0])) };
+  // Each partition has its own index (one slot each on a cluster); the budget is shared.
+  for (const partition of store.partitionList()) {
+    const budget = Math.ceil(maxKeys / store.keys.partitions);
+    await collectPartition(store, peers, nowMs, partition, batch, budget, report);
+  }
+  return report;
+}
+
+async function collectPartition(store: RecordStore, peers: readonly CollectorPeer[], nowMs: number, partition: number, batch: number, maxKeys: number, report: CollectReport): Promise<void> {
+  const keys = store.keys;
+  const index = keys.collectIndex(partition);
+  const retentionMs = store.options.tombstoneRetentionMs;
   let offset = 0;
   while (offset < maxKeys) {
-    const due = await store.redis.zrangebyscore(keys.collectIndex, '-inf', nowMs, 'LIMIT', offset, batch);
+    const due = await store.redis.zrangebyscore(index, '-inf', nowMs, 'LIMIT', offset, batch);
     if (due.length === 0) break;
     const raws = await store.redis.mget(...due.map((k) => keys.record(k)));
     const candidates = new Map<string, { raw: string; record: CacheRecord }>();
@@ -73,8 +84,8 @@ export async function collectTombstones(store: RecordStore, peers: readonly Coll
       else if (at > nowMs) reindex.push(at, key);
       else candidates.set(key, { raw, record });
     });
-    if (forget.length > 0) await store.redis.zrem(keys.collectIndex, ...forget);
-    if (reindex.length > 0) await store.redis.zadd(keys.collectIndex, ...reindex);
+    if (forget.length > 0) await store.redis.zrem(index, ...forget);
+    if (reindex.length > 0) await store.redis.zadd(index, ...reindex);
     const acked = new Map<string, number>();
     for (const peer of peers) {
       const have = await acknowledgedBy(peer, [...candidates.values()].map((c) => c.record));
@@ -88,7 +99,6 @@ export async function collectTombstones(store: RecordStore, peers: readonly Coll
     if (ready.length > 0) report.collected += await removeCollected(store, ready.map(([key, c]) => ({ key, raw: c.raw })));
     if (due.length < batch) break;
   }
-  return report;
 }
 
 /** Keys whose record the peer holds at the same or a newer HLC, or has collected. Empty while the peer is unreachable. */
@@ -97,8 +107,8 @@ async function acknowledgedBy(peer: CollectorPeer, records: readonly CacheRecord
   if (records.length === 0) return out;
   try {
     const [theirs, gone] = await Promise.all([
-      peer.redis.mget(...records.map((r) => peer.keys.record(r.key))),
-      peer.redis.mget(...records.map((r) => peer.keys.gone(r.key))),
+      mgetAll(peer.redis, records.map((r) => peer.keys.record(r.key))),
+      mgetAll(peer.redis, records.map((r) => peer.keys.gone(r.key))),
     ]);
     records.forEach((record, i) => {
       for (const raw of [theirs[i], gone[i]]) {
@@ -126,7 +136,7 @@ async function removeCollected(store: RecordStore, entries: ReadonlyArray<{ key:
         result: still.length,
         write: (multi) => {
           multi.del(...still.map((e) => keys.record(e.key)));
-          multi.zrem(keys.collectIndex, ...still.map((e) => e.key));
+          multi.zrem(keys.collectIndex(keys.partition((still[0] as { key: string }).key)), ...still.map((e) => e.key));
           for (const e of still) multi.set(keys.gone(e.key), e.raw, 'PX', retentionMs);
           if (store.digest) queueLogEntry(multi, keys, still.map((e) => [e.key, recordHash(e.key, e.raw), null] as const));
         },
@@ -144,7 +154,7 @@ async function removeCollected(store: RecordStore, entries: ReadonlyArray<{ key:
 export async function dropCollected(redis: Redis, keys: KeyBuilder, records: CacheRecord[], nowMs: number, retentionMs: number): Promise<CacheRecord[]> {
   const old = records.filter((r) => wallMsOf(r.hlc) < nowMs - retentionMs);
   if (old.length === 0) return records;
-  const [locals, gone] = await Promise.all([redis.mget(...old.map((r) => keys.record(r.key))), redis.mget(...old.map((r) => keys.gone(r.key)))]);
+  const [locals, gone] = await Promise.all([mgetAll(redis, old.map((r) => keys.record(r.key))), mgetAll(redis, old.map((r) => keys.gone(r.key)))]);
   const drop = new Set<CacheRecord>();
   old.forEach((record, i) => {
     const marker = gone[i];

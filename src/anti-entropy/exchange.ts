@@ -19,6 +19,7 @@ import { diffDigests, diffLeaves } from '../digest/diff.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
 import { RedisDigest } from '../store/digest-store.js';
 import type { KeyBuilder } from '../store/keys.js';
+import { mgetAll } from '../store/slot-reads.js';
 import type { AntiEntropyOptions } from './options.js';
 
 /**
@@ -135,7 +136,7 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
  */
 async function readPeerRecords(redis: Redis, keys: KeyBuilder, userKeys: readonly string[], counter: RedisDigest): Promise<CacheRecord[]> {
   const redisKeys = userKeys.map((k) => keys.record(k));
-  const [raws, gone] = await Promise.all([redis.mget(...redisKeys), redis.mget(...userKeys.map((k) => keys.gone(k)))]);
+  const [raws, gone] = await Promise.all([mgetAll(redis, redisKeys), mgetAll(redis, userKeys.map((k) => keys.gone(k)))]);
   const out: CacheRecord[] = [];
   raws.forEach((stored, i) => {
     const raw = stored ?? gone[i];

@@ -17,6 +17,7 @@ import { bucketOf, entryField, keyOfEntryField, leafOf, recordHash, type DigestS
 import { foldDigestLog, queueLogEntry } from '../store/digest-log.js';
 import { leafEntriesOf } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
+import { mgetAll, scanAll, scanPage } from '../store/slot-reads.js';
 
 /** Corrects the digest from the records; resolves with the number of entries corrected. */
 export async function verifyDigest(store: RecordStore, shape: DigestShape, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
@@ -24,11 +25,11 @@ export async function verifyDigest(store: RecordStore, shape: DigestShape, pause
   let fixes = 0;
   let cursor = '0';
   do {
-    const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keys.recordPattern(), 'COUNT', 500);
+    const [next, redisKeys] = await scanPage(redis, cursor, keys.recordPattern(), 500);
     cursor = next;
     if (redisKeys.length === 0) continue;
     const userKeys = redisKeys.map((k) => keys.userKey(k));
-    const [raws, entries] = await Promise.all([redis.mget(...redisKeys), leafEntriesOf(redis, keys, shape, userKeys)]);
+    const [raws, entries] = await Promise.all([mgetAll(redis, redisKeys), leafEntriesOf(redis, keys, shape, userKeys)]);
     const suspects = userKeys.filter((key, i) => {
       const raw = raws[i];
       return (raw == null ? undefined : recordHash(key, raw)) !== entries.get(key);
@@ -36,18 +37,21 @@ export async function verifyDigest(store: RecordStore, shape: DigestShape, pause
     fixes += await fix(store, shape, suspects);
     await pause();
   } while (cursor !== '0' && !isClosing());
-  const buckets = bucketOf(shape.leaves - 1, shape) + 1;
-  for (let bucket = 0; bucket < buckets && !isClosing(); bucket++) {
-    let scan = '0';
-    do {
-      const [next, flat] = await redis.hscan(keys.digestBucket(bucket), scan, 'COUNT', 1_000);
-      scan = next;
-      const listed = flat.filter((_, i) => i % 2 === 0).map(keyOfEntryField);
-      if (listed.length === 0) continue;
-      const raws = await redis.mget(...listed.map((k) => keys.record(k)));
-      fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
-      await pause();
-    } while (scan !== '0');
+  // The buckets that exist (of every partition), each walked with HSCAN.
+  for await (const buckets of scanAll(redis, keys.digestBucketPattern, 500)) {
+    for (const bucket of buckets) {
+      if (isClosing()) return fixes;
+      let scan = '0';
+      do {
+        const [next, flat] = await redis.hscan(bucket, scan, 'COUNT', 1_000);
+        scan = next;
+        const listed = flat.filter((_, i) => i % 2 === 0).map(keyOfEntryField);
+        if (listed.length === 0) continue;
+        const raws = await mgetAll(redis, listed.map((k) => keys.record(k)));
+        fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
+        await pause();
+      } while (scan !== '0');
+    }
   }
   return fixes;
 }
@@ -61,7 +65,7 @@ async function fix(store: RecordStore, shape: DigestShape, suspects: readonly st
       // Fold first: with the key locked, no new entry for it can appear, so afterwards its
       // leaf entry is exactly what the log says, and the correction chains onto it.
       await foldDigestLog(store.digestRedis, store.keys, shape);
-      const [raw, entry] = await Promise.all([store.digestRedis.get(redisKey), store.digestRedis.hget(store.keys.digestBucket(bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
+      const [raw, entry] = await Promise.all([store.digestRedis.get(redisKey), store.digestRedis.hget(store.keys.digestBucket(store.keys.partition(key), bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
       const actual = raw === null ? undefined : recordHash(key, raw);
       const recorded = entry === null ? undefined : Number(entry);
       if (actual === recorded) return 0;

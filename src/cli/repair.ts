@@ -11,7 +11,7 @@ import { exchange, type RoundReport } from '../anti-entropy/exchange.js';
 import { resolveAntiEntropyOptions } from '../anti-entropy/options.js';
 import { closeRedis, connect, createRedis } from '../store/connections.js';
 import { foldDigestLog } from '../store/digest-log.js';
-import { KeyBuilder } from '../store/keys.js';
+import { keysFor } from '../store/keys.js';
 import { RecordStore } from '../store/record-store.js';
 import { toNodeOptions, type ClusterConfig } from './config.js';
 import { resolveNodeOptions } from '../node/options.js';
@@ -22,7 +22,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
   for (const node of config.nodes) await foldIfStopped(config, node.id, out);
   for (const node of config.nodes) {
     const o = resolveNodeOptions(toNodeOptions(config, node.id));
-    const keys = new KeyBuilder(o.prefix, o.id);
+    const keys = keysFor(o.prefix, o.id, o.redis);
     const store = new RecordStore(o.redis, keys, new HybridLogicalClock(o.id, o.clock), o.store);
     await store.connect();
     try {
@@ -36,7 +36,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
           await connect(reader, peer.redis, o.store.connectTimeoutMs);
           out(`${o.id} ← ${peer.id}: comparing digests…\n`);
           const report = await exchange(
-            { peerId: peer.id, local: { redis: store.redis, keys }, remote: { redis: reader, keys: new KeyBuilder(o.prefix, peer.id) }, shape: store.digest },
+            { peerId: peer.id, local: { redis: store.redis, keys }, remote: { redis: reader, keys: keysFor(o.prefix, peer.id, peer.redis) }, shape: store.digest },
             resolveAntiEntropyOptions({ ...o.antiEntropy, stepPauseMs: 0 }),
             async (records) => {
               const kept = await dropCollected(store.redis, keys, records, Date.now(), o.store.tombstoneRetentionMs);
@@ -68,7 +68,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
  */
 async function foldIfStopped(config: ClusterConfig, id: string, out: (line: string) => void): Promise<void> {
   const o = resolveNodeOptions(toNodeOptions(config, id));
-  const keys = new KeyBuilder(o.prefix, o.id);
+  const keys = keysFor(o.prefix, o.id, o.redis);
   const store = new RecordStore(o.redis, keys, new HybridLogicalClock(o.id, o.clock), o.store);
   await store.connect();
   try {

@@ -26,7 +26,7 @@ export class BadRecordReporter {
   /** A record of this node's store was moved to the quarantine list. */
   quarantined(bad: BadRecord): void {
     this.metrics.badRecords.inc({ where: 'local', reason: bad.reason });
-    this.report(new BadRecordError(bad.key, bad.redisKey, bad.reason, 'local', bad.detail, this.keys.quarantine));
+    this.report(new BadRecordError(bad.key, bad.redisKey, bad.reason, 'local', bad.detail, this.keys.quarantine(this.keys.partition(bad.key))));
   }
 
   /** Records that a peer's job (or resync page) carried were skipped: list them, then report. */

@@ -2,6 +2,7 @@
  * Adapts a {@link ReplicaNode} to what its {@link ClusterView} reads, so the view needs
  * nothing of the node's internals beyond two connections.
  */
+import { keysFor } from '../store/keys.js';
 import type { Redis } from 'ioredis';
 import type { ClusterViewSource } from './cluster-view.js';
 import type { ReplicaNode } from './replica-node.js';
@@ -11,6 +12,7 @@ export function clusterViewSource(node: ReplicaNode, redis: Redis, peerReader: (
     id: node.id,
     prefix: node.options.prefix,
     peerIds: node.options.peers.map((p) => p.id),
+    keysOf: (id) => (id === node.id ? node.keys : keysFor(node.options.prefix, id, node.options.peers.find((p) => p.id === id)?.redis ?? '')),
     redis,
     peerReader,
     status: () => node.status(),

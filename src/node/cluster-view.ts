@@ -101,6 +101,8 @@ export interface ClusterViewSource {
   readonly id: string;
   readonly prefix: string;
   readonly peerIds: readonly string[];
+  /** The key names of a node of the deployment (this node or a peer). */
+  keysOf(id: string): KeyBuilder;
   /** This node's command connection (never a WATCH connection). */
   readonly redis: Redis;
   /** The connection this node keeps to a peer's Redis. */
@@ -199,8 +201,8 @@ export class ClusterView {
     }
 
     const [records, conflicts] = await Promise.all([
-      Promise.all(ids.map((id) => withTimeout(readRecords(connectionOf(id) as Redis, new KeyBuilder(s.prefix, id), keys, ignoreBad)).catch(() => undefined))),
-      Promise.all(ids.map((id) => readConflicts(connectionOf(id), new KeyBuilder(s.prefix, id).conflicts))),
+      Promise.all(ids.map((id) => withTimeout(readRecords(connectionOf(id) as Redis, s.keysOf(id), keys, ignoreBad)).catch(() => undefined))),
+      Promise.all(ids.map((id) => readConflicts(connectionOf(id), s.keysOf(id)))),
     ]);
     const latestConflict = new Map<string, ConflictEvent>();
     for (const list of conflicts) for (const c of list) if (keys.includes(c.key) && (latestConflict.get(c.key)?.at ?? -1) < c.at) latestConflict.set(c.key, c);
@@ -268,10 +270,12 @@ async function readVitals(redis: Redis | undefined, prefix: string, id: string):
   }
 }
 
-async function readConflicts(redis: Redis | undefined, key: string): Promise<ConflictEvent[]> {
+async function readConflicts(redis: Redis | undefined, keys: KeyBuilder): Promise<ConflictEvent[]> {
   if (!redis || redis.status !== 'ready') return [];
   try {
-    return (await withTimeout(redis.lrange(key, 0, CONFLICTS_READ - 1))).map((r) => JSON.parse(r) as ConflictEvent);
+    // One list per partition (several on a cluster store).
+    const lists = await withTimeout(Promise.all(Array.from({ length: keys.partitions }, (_, p) => redis.lrange(keys.conflicts(p), 0, CONFLICTS_READ - 1))));
+    return lists.flat().map((r) => JSON.parse(r) as ConflictEvent);
   } catch {
     return [];
   }

@@ -13,7 +13,7 @@ import { isLive, toView, type CacheRecord, type JsonValue, type RecordView } fro
 import type { WriteOp } from '../record/write.js';
 import { OutboxRelay, type ReplicationJobData } from '../replication/outbox-relay.js';
 import { PeerReceiver } from '../replication/peer-receiver.js';
-import { KeyBuilder } from '../store/keys.js';
+import { keysFor, type KeyBuilder } from '../store/keys.js';
 import { NodeLease } from '../store/lease.js';
 import { createRedis, closeRedis, connect } from '../store/connections.js';
 import { RecordStore, type MergeReport } from '../store/record-store.js';
@@ -71,7 +71,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     const o = this.options;
     this.id = o.id;
     this.clock = new HybridLogicalClock(o.id, o.clock);
-    this.keys = new KeyBuilder(o.prefix, o.id);
+    this.keys = keysFor(o.prefix, o.id, o.redis);
     this.store = new RecordStore(o.redis, this.keys, this.clock, o.store, {
       ...o.transactionHooks,
       onRetry: (attempt, reason) => {
@@ -250,7 +250,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   /** Re-queues every failed replication job of this node's queues (one per peer). */
   async retryFailed(): Promise<void> {
-    await Promise.all([...this.relay.queues.values()].map((q) => q.retryJobs({ state: 'failed' })));
+    await Promise.all(this.queues.map((q) => q.retryJobs({ state: 'failed' })));
   }
 
   /**
@@ -291,9 +291,9 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return this.relay.flush();
   }
 
-  /** The BullMQ queues this node produces (one per peer), e.g. for a dashboard. */
+  /** The BullMQ queues this node produces (one per peer, or per peer and shard on a cluster), e.g. for a dashboard. */
   get queues() {
-    return [...this.relay.queues.values()];
+    return [...this.relay.queues.values()].flat();
   }
 
   /**

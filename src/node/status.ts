@@ -52,19 +52,23 @@ export interface ClusterStatus {
  * Job counts of one replication queue and, when `withOldest`, the commit time of its
  * oldest unfinished job (`Infinity` when none).
  */
-export async function queueBacklog(queue: Queue<ReplicationJobData>, withOldest = true): Promise<{ counts: BacklogCounts; oldestCommittedAt: number }> {
-  const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
+export async function queueBacklog(queues: ReadonlyArray<Queue<ReplicationJobData>>, withOldest = true): Promise<{ counts: BacklogCounts; oldestCommittedAt: number }> {
+  const counts: BacklogCounts = { waiting: 0, delayed: 0, active: 0, failed: 0 };
   let oldestCommittedAt = Infinity;
-  if (withOldest) {
+  // A cluster store has several queue shards per peer: their backlogs add up.
+  for (const queue of queues) {
+    const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
+    counts.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0);
+    counts.delayed += c.delayed ?? 0;
+    counts.active += c.active ?? 0;
+    counts.failed += c.failed ?? 0;
+    if (!withOldest) continue;
     for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
       const [job] = await queue.getJobs([state], 0, 0, true);
       if (job) oldestCommittedAt = Math.min(oldestCommittedAt, job.data.committedAt);
     }
   }
-  return {
-    counts: { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 },
-    oldestCommittedAt,
-  };
+  return { counts, oldestCommittedAt };
 }
 
 /** A receiver's status for /cluster: a driver's error text may quote a URL with its credentials. */
@@ -78,7 +82,7 @@ export interface StatusSource {
   readonly nodeId: string;
   readonly store: RecordStore;
   readonly peers: readonly { readonly id: string }[];
-  readonly queue: (peer: string) => Queue<ReplicationJobData> | undefined;
+  readonly queue: (peer: string) => ReadonlyArray<Queue<ReplicationJobData>> | undefined;
   readonly receiver: (peer: string) => ReceiverStatus | undefined;
   readonly antiEntropy: (peer: string) => PeerAntiEntropyStatus | undefined;
   readonly warnings: () => string[];

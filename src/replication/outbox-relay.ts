@@ -67,13 +67,17 @@ export interface RelayHooks {
 }
 
 export class OutboxRelay {
-  readonly queues = new Map<string, Queue<ReplicationJobData>>();
+  /**
+   * Per destination peer, its queues: one on a standalone store; on a cluster one per
+   * queue shard, each with its own hash tag (see `KeyBuilder.queuePrefix`).
+   */
+  readonly queues = new Map<string, Array<Queue<ReplicationJobData>>>();
   private readonly store: RecordStore;
   private readonly opts: ReplicationOptions;
   private readonly hooks: RelayHooks;
   private readonly origin: string;
-  /** Per peer: the jobs that may still carry each key (see {@link PendingJobs}). */
-  private readonly tracked = new Map<string, PendingJobs>();
+  /** Per queue: the jobs that may still carry each key (see {@link PendingJobs}). */
+  private readonly tracked = new Map<Queue<ReplicationJobData>, PendingJobs>();
   private readonly promotions = new Set<NodeJS.Timeout>();
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -92,31 +96,38 @@ export class OutboxRelay {
     this.hooks = hooks;
     this.origin = store.keys.nodeId;
     for (const peer of peers) {
-      const queue = new Queue<ReplicationJobData>(replicationQueueName(peer), {
+      const shards: Array<Queue<ReplicationJobData>> = [];
+      for (let shard = 0; shard < store.keys.queueShards; shard++) shards.push(this.openQueue(peer, shard, connection));
+      this.queues.set(peer, shards);
+    }
+  }
+
+  private openQueue(peer: string, shard: number, connection: Redis): Queue<ReplicationJobData> {
+    const queue = new Queue<ReplicationJobData>(replicationQueueName(peer, shard), {
         connection,
-        prefix: store.keys.queuePrefix,
+        prefix: this.store.keys.queuePrefix(shard),
         // Nothing here reads BullMQ's event stream; keep it short (default 10,000 entries).
         streams: { events: { maxLen: EVENTS_MAX_LEN } },
         defaultJobOptions: {
           attempts: UNLIMITED_ATTEMPTS,
           backoff: { type: 'replication' },
-          removeOnComplete: { count: options.keepCompletedJobs },
+          removeOnComplete: { count: this.opts.keepCompletedJobs },
           removeOnFail: false,
           stackTraceLimit: STACK_TRACE_LIMIT,
           // Receivers log the keys they skipped as unusable; a retried job must not pile them up.
           keepLogs: KEEP_JOB_LOGS,
         },
       });
-      queue.on('error', (error) => hooks.onError(error));
-      this.queues.set(peer, queue);
-      this.tracked.set(peer, new PendingJobs());
-    }
+    queue.on('error', (error) => this.hooks.onError(error));
+    this.tracked.set(queue, new PendingJobs());
+    return queue;
   }
 
   /** Starts the periodic sweep and drains whatever a previous run left in the outbox. */
   start(): void {
     this.sweepTimer = setInterval(() => {
       this.pruneDue = true;
+      this.store.rescanOutbox();
       this.notify(0);
     }, this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
@@ -203,7 +214,7 @@ export class OutboxRelay {
     clearTimeout(this.timer);
     for (const t of this.promotions) clearTimeout(t);
     this.promotions.clear();
-    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    await Promise.all([...this.queues.values()].flat().map((q) => q.close().catch(() => undefined)));
   }
 
   /**
@@ -227,13 +238,24 @@ export class OutboxRelay {
         return keys.length > 0 ? this.enqueue(peer, keys, committedAt) : Promise.resolve();
       }),
     );
-    await this.store.ackOutbox(entries.map((e) => e.id));
+    await this.store.ackOutbox(entries);
     return { entries: entries.length, more: entries.length < read.length || read.length === readCount };
   }
 
   private async enqueue(peer: string, keys: string[], committedAt: number): Promise<void> {
-    const queue = this.queues.get(peer) as Queue<ReplicationJobData>;
-    const tracked = this.tracked.get(peer) as PendingJobs;
+    const shards = this.queues.get(peer) as Array<Queue<ReplicationJobData>>;
+    if (shards.length === 1) return this.enqueueIn(peer, shards[0] as Queue<ReplicationJobData>, keys, committedAt);
+    // Each key goes to the shard of its partition, so its jobs stay in one queue (coalescing).
+    const byShard = new Map<number, string[]>();
+    for (const k of keys) {
+      const shard = this.store.keys.shardOfPartition(this.store.keys.partition(k));
+      byShard.set(shard, [...(byShard.get(shard) ?? []), k]);
+    }
+    await Promise.all([...byShard].map(([shard, list]) => this.enqueueIn(peer, shards[shard] as Queue<ReplicationJobData>, list, committedAt)));
+  }
+
+  private async enqueueIn(peer: string, queue: Queue<ReplicationJobData>, keys: string[], committedAt: number): Promise<void> {
+    const tracked = this.tracked.get(queue) as PendingJobs;
     const fresh = await tracked.withoutPending(queue, keys);
     const coalesced = keys.length - fresh.length;
     if (fresh.length === 0) {
@@ -260,14 +282,14 @@ export class OutboxRelay {
    */
   private async prune(): Promise<void> {
     try {
-      await Promise.all([...this.queues].map(([peer, queue]) => this.pruneOne(peer, queue)));
+      await Promise.all([...this.queues].flatMap(([peer, shards]) => shards.map((queue) => this.pruneOne(peer, queue))));
     } catch (error) {
       this.hooks.onError(error);
     }
   }
 
   private async pruneOne(peer: string, queue: Queue<ReplicationJobData>): Promise<void> {
-    const tracked = this.tracked.get(peer) as PendingJobs;
+    const tracked = this.tracked.get(queue) as PendingJobs;
     const overdue = await tracked.prune(queue, OVERDUE_GRACE_MS);
     const small = overdue.filter((job) => job.keys.length < this.opts.maxKeysPerJob / 2);
     if (small.length < COMPACT_MIN_JOBS || this.closed) return;
@@ -288,8 +310,14 @@ export class OutboxRelay {
 
   /** Jobs and distinct keys the relay remembers per peer (for tests and benchmarks). */
   trackedCounts(peer: string): { jobs: number; keys: number } {
-    const t = this.tracked.get(peer);
-    return { jobs: t?.size ?? 0, keys: t?.keyCount ?? 0 };
+    let jobs = 0;
+    let keys = 0;
+    for (const queue of this.queues.get(peer) ?? []) {
+      const t = this.tracked.get(queue);
+      jobs += t?.size ?? 0;
+      keys += t?.keyCount ?? 0;
+    }
+    return { jobs, keys };
   }
 
   private promoteAt(job: Job<ReplicationJobData>, delay: number): void {

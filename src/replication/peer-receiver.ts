@@ -11,7 +11,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { closeRedis, createRedis, waitUntilReady, type RedisTarget } from '../store/connections.js';
-import { KeyBuilder, replicationQueueName } from '../store/keys.js';
+import { keysFor, type KeyBuilder, replicationQueueName } from '../store/keys.js';
 import { readRecords, scanRecords } from '../store/record-store.js';
 import type { BadRecord } from '../store/quarantine.js';
 import type { CacheRecord } from '../record/record.js';
@@ -44,7 +44,8 @@ export interface ReceiverStatus {
 
 export class PeerReceiver {
   readonly peerId: string;
-  readonly worker: Worker<ReplicationJobData>;
+  /** One worker per queue shard of the peer (one on a standalone store). */
+  readonly workers: Array<Worker<ReplicationJobData>> = [];
   private readonly workerConnection: Redis;
   /** Command connection to the peer's Redis (reads its records; also used by the cluster view). */
   readonly reader: Redis;
@@ -55,7 +56,7 @@ export class PeerReceiver {
 
   constructor(selfId: string, peer: { id: string; redis: RedisTarget }, prefix: string, options: ReplicationOptions, hooks: PeerReceiverHooks) {
     this.peerId = peer.id;
-    this.sourceKeys = new KeyBuilder(prefix, peer.id);
+    this.sourceKeys = keysFor(prefix, peer.id, peer.redis);
     this.sourceTarget = peer.redis;
     this.workerConnection = createRedis(peer.redis, 'worker', `${prefix}:${selfId}:from-${peer.id}`);
     this.reader = createRedis(peer.redis, 'command', `${prefix}:${selfId}:read-${peer.id}`);
@@ -63,20 +64,23 @@ export class PeerReceiver {
     this.workerConnection.connect().catch(() => undefined);
     this.reader.connect().catch(() => undefined);
 
-    this.worker = new Worker<ReplicationJobData>(replicationQueueName(selfId), (job) => this.process(job), {
-      connection: this.workerConnection,
-      prefix: this.sourceKeys.queuePrefix,
-      concurrency: options.concurrency,
-      // A job whose worker died is handed out again instead of failing after one stall.
-      maxStalledCount: 1_000_000,
-      settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, options) },
-    });
-    this.worker.on('failed', (job, error) => {
-      this.retries += 1;
-      this.lastError = { message: error.message, at: Date.now() };
-      hooks.onAttemptFailed(peer.id, error, job?.attemptsMade ?? 0);
-    });
-    this.worker.on('error', (error) => hooks.onError(peer.id, error));
+    for (let shard = 0; shard < this.sourceKeys.queueShards; shard++) {
+      const worker = new Worker<ReplicationJobData>(replicationQueueName(selfId, shard), (job) => this.process(job), {
+        connection: this.workerConnection,
+        prefix: this.sourceKeys.queuePrefix(shard),
+        concurrency: options.concurrency,
+        // A job whose worker died is handed out again instead of failing after one stall.
+        maxStalledCount: 1_000_000,
+        settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(attemptsMade, options) },
+      });
+      worker.on('failed', (job, error) => {
+        this.retries += 1;
+        this.lastError = { message: error.message, at: Date.now() };
+        hooks.onAttemptFailed(peer.id, error, job?.attemptsMade ?? 0);
+      });
+      worker.on('error', (error) => hooks.onError(peer.id, error));
+      this.workers.push(worker);
+    }
     this.hooks = hooks;
   }
 
@@ -129,10 +133,10 @@ export class PeerReceiver {
   async close(force = false): Promise<void> {
     if (force) {
       await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
-      await this.worker.close(true).catch(() => undefined);
+      await Promise.all(this.workers.map((w) => w.close(true).catch(() => undefined)));
       return;
     }
-    await this.worker.close();
+    await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([closeRedis(this.workerConnection), closeRedis(this.reader)]);
   }
 }

@@ -2,7 +2,7 @@
  * Redis connections: how they are made, how they fail, and the pool of dedicated
  * connections that optimistic transactions borrow.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from '../errors/index.js';
 import { maskCredentials, maskUrl } from './credentials.js';
 
@@ -69,8 +69,15 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   transaction: { maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, enableAutoPipelining: false },
 };
 
-/** Opens a connection; `lazyConnect` so callers decide when to wait for it. */
+/**
+ * Opens a connection; `lazyConnect` so callers decide when to wait for it.
+ *
+ * For a cluster target this is an ioredis `Cluster` client, typed as `Redis`: it answers
+ * the same commands, routed by slot. The few callers whose commands are not routed by one
+ * key (SCAN, multi-key reads over many slots) ask {@link clusterOf} and split the work.
+ */
 export function createRedis(target: RedisTarget, role: ConnectionRole, name: string): Redis {
+  if (isClusterTarget(target)) return createCluster(target, ROLE_OPTIONS[role], name) as unknown as Redis;
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName: name,
@@ -82,6 +89,11 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name: str
   // The failures surface through the commands that need the connection instead.
   redis.on('error', () => undefined);
   return redis;
+}
+
+/** The cluster client behind `redis`, or `undefined` for a single server's connection. */
+export function clusterOf(redis: Redis): Cluster | undefined {
+  return (redis as unknown) instanceof Cluster ? (redis as unknown as Cluster) : undefined;
 }
 
 /** Resolves once `redis` is ready, or rejects with {@link RedisUnavailableError} after `timeoutMs`. */
@@ -166,11 +178,31 @@ export class TransactionConnection {
   }
 }
 
+/** Where optimistic transactions borrow their dedicated connections (one server, or a cluster's masters). */
+export interface TransactionConnections {
+  /** Transactions that may run at once. */
+  readonly size: number;
+  connect(timeoutMs: number): Promise<void>;
+  /** Lends a connection to the server that holds `keys` (one server: any of the pool). */
+  acquire(keys: readonly string[]): Promise<TransactionConnection>;
+  release(c: TransactionConnection): void;
+  /** After a redirect or a lost master: re-learn where keys live (cluster only). */
+  refresh?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Dedicated transaction connections for `target`; `topology` is the store's command connection (a cluster client on a cluster). */
+export function createTransactionPool(target: RedisTarget, topology: Redis, size: number, name: string): TransactionConnections {
+  const cluster = clusterOf(topology);
+  if (isClusterTarget(target) && cluster) return new ClusterTransactionPool(target, cluster, size, name, ROLE_OPTIONS.transaction);
+  return new TransactionPool(target, size, name);
+}
+
 /**
  * A fixed set of dedicated connections. `acquire` lends one exclusively (WATCH is per
  * connection: two transactions interleaved on one connection silently lose updates).
  */
-export class TransactionPool {
+export class TransactionPool implements TransactionConnections {
   private readonly idle: TransactionConnection[] = [];
   private readonly all: TransactionConnection[] = [];
   private readonly waiters: Array<(c: TransactionConnection) => void> = [];
@@ -193,7 +225,7 @@ export class TransactionPool {
     await Promise.all(this.all.map((c) => connect(c.redis, this.target, timeoutMs)));
   }
 
-  acquire(): Promise<TransactionConnection> {
+  acquire(_keys?: readonly string[]): Promise<TransactionConnection> {
     const c = this.idle.pop();
     if (c) return Promise.resolve(c);
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -209,3 +241,6 @@ export class TransactionPool {
     await Promise.all(this.all.map((c) => closeRedis(c.redis)));
   }
 }
+
+// Imported last: cluster-connections.ts builds on the classes above.
+import { ClusterTransactionPool, createCluster } from './cluster-connections.js';

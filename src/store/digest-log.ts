@@ -27,7 +27,8 @@ export type LogChange = readonly [key: string, before: number | null, after: num
 
 /** Queues the append of `changes` as one log entry (inside the MULTI that makes them). */
 export function queueLogEntry(multi: ChainableCommander, keys: KeyBuilder, changes: readonly LogChange[]): void {
-  if (changes.length > 0) multi.rpush(keys.digestLog, JSON.stringify(changes));
+  // A transaction's keys share one partition: the entry goes to that partition's log.
+  if (changes.length > 0) multi.rpush(keys.digestLog(keys.partition((changes[0] as LogChange)[0])), JSON.stringify(changes));
 }
 
 /**
@@ -47,9 +48,18 @@ export const FOLD_STEP_ENTRIES = 1_000;
  */
 export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: DigestShape, maxEntries = FOLD_STEP_ENTRIES, pause?: () => Promise<void>): Promise<number> {
   let folded = 0;
+  // Each partition folds its own log into its own buckets and tree share (one slot each).
+  for (let partition = 0; partition < keys.partitions; partition++) folded += await foldPartition(redis, keys, partition, shape, maxEntries, pause);
+  return folded;
+}
+
+async function foldPartition(redis: Redis, keys: KeyBuilder, partition: number, shape: DigestShape, maxEntries: number, pause?: () => Promise<void>): Promise<number> {
+  let folded = 0;
   const known = new Map<string, bigint>();
+  const log = keys.digestLog(partition);
+  const tree = keys.digestTree(partition);
   for (;;) {
-    const raw = await redis.lrange(keys.digestLog, 0, maxEntries - 1);
+    const raw = await redis.lrange(log, 0, maxEntries - 1);
     if (raw.length === 0) return folded;
     // Per key: the hash before its first change in this prefix, and after its last.
     const net = new Map<string, { before: number | null; after: number | null }>();
@@ -81,8 +91,8 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
     }
     const leaves = redis.pipeline();
     for (const [bucket, { set, del }] of byBucket) {
-      if (set.length > 0) leaves.hset(keys.digestBucket(bucket), ...set);
-      if (del.length > 0) leaves.hdel(keys.digestBucket(bucket), ...del);
+      if (set.length > 0) leaves.hset(keys.digestBucket(partition, bucket), ...set);
+      if (del.length > 0) leaves.hdel(keys.digestBucket(partition, bucket), ...del);
     }
     const sums = new Map<string, bigint>();
     let level = new Map<number, bigint>();
@@ -102,16 +112,16 @@ export async function foldDigestLog(redis: Redis, keys: KeyBuilder, shape: Diges
       level = parents;
     }
     const unknown = [...sums.keys()].filter((field) => !known.has(field));
-    if (unknown.length > 0) leaves.hmget(keys.digestTree, ...unknown);
+    if (unknown.length > 0) leaves.hmget(tree, ...unknown);
     const replies = (await leaves.exec()) ?? [];
     for (const [error] of replies) if (error) throw error;
     const current = unknown.length > 0 ? (replies[replies.length - 1]?.[1] as Array<string | null>) : [];
     unknown.forEach((field, i) => known.set(field, BigInt(current[i] ?? '0')));
     const next = [...sums].map(([field, delta]) => [field, (known.get(field) as bigint) + delta] as const);
-    const tree = redis.multi();
-    if (next.length > 0) tree.hset(keys.digestTree, ...next.flatMap(([field, sum]) => [field, sum.toString()]));
-    tree.ltrim(keys.digestLog, raw.length, -1);
-    for (const [error] of (await tree.exec()) ?? []) if (error) throw error;
+    const commit = redis.multi();
+    if (next.length > 0) commit.hset(tree, ...next.flatMap(([field, sum]) => [field, sum.toString()]));
+    commit.ltrim(log, raw.length, -1);
+    for (const [error] of (await commit.exec()) ?? []) if (error) throw error;
     for (const [field, sum] of next) known.set(field, sum);
     folded += net.size;
     if (raw.length < maxEntries) return folded;

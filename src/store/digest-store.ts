@@ -19,11 +19,13 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { wallMsOf } from '../clock/timestamp.js';
-import { ancestorAt, bucketOf, entryField, formatTag, keyOfEntryField, leafOf, leavesOfTag, nodeField, recordHash, type DigestShape, type Sum } from '../digest/digest.js';
+import { ancestorAt, bucketOf, entryField, FANOUT, formatTag, keyOfEntryField, leafOf, leavesOfTag, nodeField, recordHash, type DigestShape, type Sum } from '../digest/digest.js';
 import type { DigestSource } from '../digest/diff.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
 import { foldDigestLog, queueLogEntry, type LogChange } from './digest-log.js';
 import type { KeyBuilder } from './keys.js';
+import { partitionsOfLeafRange } from './layout.js';
+import { mgetAll, scanAll, unlinkAll } from './slot-reads.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */
 export interface RecordWriteContext {
@@ -61,8 +63,10 @@ export function queueRecordWrites(
       changes.push([record.key, old == null ? null : recordHash(record.key, old), recordHash(record.key, value)]);
     }
   }
-  if (plain.length > 0) multi.mset(...plain);
-  if (due.length > 0) multi.zadd(ctx.keys.collectIndex, ...due);
+  if (plain.length === 0) return;
+  multi.mset(...plain);
+  // One transaction's records share a partition (one slot on a cluster), as its index does.
+  if (due.length > 0) multi.zadd(ctx.keys.collectIndex(ctx.keys.partition(due[1] as string)), ...due);
   if (ctx.shape) queueLogEntry(multi, ctx.keys, changes);
 }
 
@@ -90,21 +94,49 @@ export class RedisDigest implements DigestSource {
     return leavesOfTag(raw);
   }
 
+  /**
+   * Tree node sums. Each partition keeps its share of every node its keys fall under, so
+   * a node's sum is the sum of the shares of the partitions it spans: one for every node
+   * below the top two levels (default shape), all of them for the root.
+   */
   async sums(fields: readonly string[]): Promise<Sum[]> {
     if (fields.length === 0) return [];
-    const raws = await this.redis.hmget(this.keys.digestTree, ...fields);
-    for (const r of raws) this.bytesRead += (r?.length ?? 0) + 1;
-    return raws;
+    if (this.keys.partitions === 1) {
+      const raws = await this.redis.hmget(this.keys.digestTree(0), ...fields);
+      for (const r of raws) this.bytesRead += (r?.length ?? 0) + 1;
+      return raws;
+    }
+    const byPartition = new Map<number, number[]>();
+    fields.forEach((field, i) => {
+      for (const p of partitionsOfNode(field, this.shape, this.keys.partitions)) byPartition.set(p, [...(byPartition.get(p) ?? []), i]);
+    });
+    const totals = new Array<bigint | null>(fields.length).fill(null);
+    await Promise.all(
+      [...byPartition].map(async ([p, positions]) => {
+        const raws = await this.redis.hmget(this.keys.digestTree(p), ...positions.map((i) => fields[i] as string));
+        raws.forEach((r, j) => {
+          this.bytesRead += (r?.length ?? 0) + 1;
+          const at = positions[j] as number;
+          if (r != null) totals[at] = (totals[at] ?? 0n) + BigInt(r);
+        });
+      }),
+    );
+    // An empty share and an absent one both add nothing; a node all shares lack reads as absent.
+    return totals.map((t) => (t === null || t === 0n ? null : t.toString()));
   }
 
   async leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>> {
     return Promise.all(indexes.map((leaf) => this.leaf(leaf)));
   }
 
-  /** One leaf's entries: the bucket scanned with `MATCH <leaf>|*` (the server filters). */
+  /** One leaf's entries: its bucket (in each partition it spans) scanned with `MATCH <leaf>|*` (the server filters). */
   private async leaf(leaf: number): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    const bucket = this.keys.digestBucket(bucketOf(leaf, this.shape));
+    for (const p of partitionsOfLeafRange(leaf, 1, this.shape, this.keys.partitions)) await this.scanBucket(this.keys.digestBucket(p, bucketOf(leaf, this.shape)), leaf, out);
+    return out;
+  }
+
+  private async scanBucket(bucket: string, leaf: number, out: Map<string, number>): Promise<void> {
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(bucket, cursor, 'MATCH', `${leaf}|*`, 'COUNT', 10_000);
@@ -116,7 +148,6 @@ export class RedisDigest implements DigestSource {
         this.bytesRead += Buffer.byteLength(field) + text.length + 2;
       }
     } while (cursor !== '0');
-    return out;
   }
 
   /** Adds `bytes` read outside this class (records pulled) to the count. */
@@ -127,14 +158,9 @@ export class RedisDigest implements DigestSource {
 
 /** Removes every digest key of this node (before a rebuild from the data). */
 export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> {
-  let cursor = '0';
-  const pattern = `${keys.digestTree.slice(0, -'tree'.length)}bucket:*`;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
-  await redis.unlink(keys.digestTree, keys.digestMeta, keys.digestLog);
+  for await (const found of scanAll(redis, keys.digestBucketPattern, 1_000)) await unlinkAll(redis, found);
+  const partitions = Array.from({ length: keys.partitions }, (_, p) => p);
+  await unlinkAll(redis, [keys.digestMeta, ...partitions.flatMap((p) => [keys.digestTree(p), keys.digestLog(p)])]);
 }
 
 /**
@@ -145,7 +171,7 @@ export async function dropDigest(redis: Redis, keys: KeyBuilder): Promise<void> 
 export async function ensureDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape | undefined): Promise<void> {
   const [format, legacy] = await redis.hmget(keys.digestMeta, 'format', 'leaves');
   if (shape && (format !== formatTag(shape) || legacy !== null)) await rebuildDigest(redis, keys, shape);
-  if (!shape && (format !== null || legacy !== null)) await redis.unlink(keys.digestMeta, keys.digestTree, keys.digestLog);
+  if (!shape && (format !== null || legacy !== null)) await dropDigest(redis, keys);
 }
 
 /**
@@ -156,52 +182,60 @@ export async function ensureDigest(redis: Redis, keys: KeyBuilder, shape: Digest
  */
 export async function rebuildDigest(redis: Redis, keys: KeyBuilder, shape: DigestShape): Promise<number> {
   await dropDigest(redis, keys);
-  let cursor = '0';
   let total = 0;
-  do {
-    const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keys.recordPattern(), 'COUNT', 1_000);
-    cursor = next;
-    if (redisKeys.length === 0) continue;
-    const raws = await redis.mget(...redisKeys);
+  for await (const redisKeys of scanAll(redis, keys.recordPattern(), 1_000)) {
+    const raws = await mgetAll(redis, redisKeys);
     const userKeys = redisKeys.map((k) => keys.userKey(k));
     const existing = await leafEntriesOf(redis, keys, shape, userKeys);
-    const changes: LogChange[] = [];
+    const changes = new Map<number, LogChange[]>();
     userKeys.forEach((key, i) => {
       const raw = raws[i];
-      if (raw != null) changes.push([key, existing.get(key) ?? null, recordHash(key, raw)]);
+      if (raw == null) return;
+      const p = keys.partition(key);
+      changes.set(p, [...(changes.get(p) ?? []), [key, existing.get(key) ?? null, recordHash(key, raw)]]);
+      total += 1;
     });
-    const multi = redis.multi();
-    queueLogEntry(multi, keys, changes);
-    await multi.exec();
+    // One log entry per partition (one slot each on a cluster).
+    await Promise.all(
+      [...changes.values()].map(async (list) => {
+        const multi = redis.multi();
+        queueLogEntry(multi, keys, list);
+        await multi.exec();
+      }),
+    );
     await foldDigestLog(redis, keys, shape);
-    total += changes.length;
-  } while (cursor !== '0');
+  }
   await redis.hset(keys.digestMeta, 'format', formatTag(shape));
   return total;
 }
 
 /** The digest's current (folded) hash of each key; absent keys are left out. */
 export async function leafEntriesOf(redis: Redis, keys: KeyBuilder, shape: DigestShape, userKeys: readonly string[]): Promise<Map<string, number>> {
-  const byBucket = new Map<number, string[]>();
+  const byBucket = new Map<string, string[]>();
   for (const key of userKeys) {
-    const bucket = bucketOf(leafOf(key, shape), shape);
+    const bucket = keys.digestBucket(keys.partition(key), bucketOf(leafOf(key, shape), shape));
     const list = byBucket.get(bucket);
     if (list) list.push(key);
     else byBucket.set(bucket, [key]);
   }
-  const pipeline = redis.pipeline();
-  const order = [...byBucket];
-  for (const [bucket, list] of order) pipeline.hmget(keys.digestBucket(bucket), ...list.map((k) => entryField(leafOf(k, shape), k)));
-  const replies = (await pipeline.exec()) ?? [];
   const out = new Map<string, number>();
-  order.forEach(([, list], i) => {
-    const values = (replies[i]?.[1] ?? []) as Array<string | null>;
-    list.forEach((key, j) => {
-      const v = values[j];
-      if (v != null) out.set(key, Number(v));
-    });
-  });
+  await Promise.all(
+    [...byBucket].map(async ([bucket, list]) => {
+      const values = await redis.hmget(bucket, ...list.map((k) => entryField(leafOf(k, shape), k)));
+      list.forEach((key, j) => {
+        const v = values[j];
+        if (v != null) out.set(key, Number(v));
+      });
+    }),
+  );
   return out;
+}
+
+/** The partitions holding a share of tree node `level.index`. */
+function partitionsOfNode(field: string, shape: DigestShape, partitions: number): number[] {
+  const [level, index] = field.split('.').map(Number) as [number, number];
+  const span = FANOUT ** (shape.depth - level);
+  return partitionsOfLeafRange(index * span, span, shape, partitions);
 }
 
 /**
@@ -212,7 +246,8 @@ export async function leafEntriesOf(redis: Redis, keys: KeyBuilder, shape: Diges
 export class DigestSeeder {
   private readonly shape: DigestShape;
   private readonly keys: KeyBuilder;
-  private readonly leafSums = new Map<number, bigint>();
+  /** Per partition: its leaves' sums. */
+  private readonly leafSums = new Map<number, Map<number, bigint>>();
 
   constructor(keys: KeyBuilder, shape: DigestShape) {
     this.keys = keys;
@@ -221,30 +256,35 @@ export class DigestSeeder {
 
   /** Queues the entries of `records` (user key and the exact stored text), new keys only. */
   add(pipeline: ChainableCommander, records: ReadonlyArray<readonly [key: string, stored: string]>): void {
-    const byBucket = new Map<number, Array<string | number>>();
+    const byBucket = new Map<string, Array<string | number>>();
     for (const [key, stored] of records) {
       const leaf = leafOf(key, this.shape);
       const hash = recordHash(key, stored);
-      const bucket = bucketOf(leaf, this.shape);
+      const partition = this.keys.partition(key);
+      const bucket = this.keys.digestBucket(partition, bucketOf(leaf, this.shape));
       const fields = byBucket.get(bucket);
       if (fields) fields.push(entryField(leaf, key), hash);
       else byBucket.set(bucket, [entryField(leaf, key), hash]);
-      this.leafSums.set(leaf, (this.leafSums.get(leaf) ?? 0n) + BigInt(hash));
+      let sums = this.leafSums.get(partition);
+      if (!sums) this.leafSums.set(partition, (sums = new Map()));
+      sums.set(leaf, (sums.get(leaf) ?? 0n) + BigInt(hash));
     }
-    for (const [bucket, fields] of byBucket) pipeline.hset(this.keys.digestBucket(bucket), ...fields);
+    for (const [bucket, fields] of byBucket) pipeline.hset(bucket, ...fields);
   }
 
-  /** Queues every tree node's sum and the digest's shape. */
+  /** Queues every tree node's sum (each partition's share) and the digest's shape. */
   finish(pipeline: ChainableCommander): void {
-    const sums = new Map<string, bigint>();
-    for (const [leaf, sum] of this.leafSums) {
-      for (let level = 0; level <= this.shape.depth; level++) {
-        const field = nodeField(level, ancestorAt(leaf, level, this.shape));
-        sums.set(field, (sums.get(field) ?? 0n) + sum);
+    for (const [partition, leafSums] of this.leafSums) {
+      const sums = new Map<string, bigint>();
+      for (const [leaf, sum] of leafSums) {
+        for (let level = 0; level <= this.shape.depth; level++) {
+          const field = nodeField(level, ancestorAt(leaf, level, this.shape));
+          sums.set(field, (sums.get(field) ?? 0n) + sum);
+        }
       }
+      const flat = [...sums].flatMap(([field, sum]) => [field, sum.toString()]);
+      for (let at = 0; at < flat.length; at += 2_000) pipeline.hset(this.keys.digestTree(partition), ...flat.slice(at, at + 2_000));
     }
-    const flat = [...sums].flatMap(([field, sum]) => [field, sum.toString()]);
-    for (let at = 0; at < flat.length; at += 2_000) pipeline.hset(this.keys.digestTree, ...flat.slice(at, at + 2_000));
     pipeline.hset(this.keys.digestMeta, 'format', formatTag(this.shape));
   }
 }

@@ -103,9 +103,11 @@ export function decodeAll(keys: readonly string[], redisKeys: readonly string[],
  */
 export function queueQuarantine(multi: ChainableCommander, keys: KeyBuilder, bad: readonly BadRecord[], nowMs: number, remove = false): void {
   if (bad.length === 0) return;
-  multi.lpush(keys.quarantine, ...bad.map((b) => JSON.stringify(entryOf(b, nowMs))));
-  multi.ltrim(keys.quarantine, 0, BAD_RECORD_LIST_SIZE - 1);
-  multi.hincrby(keys.badRecordCounts, 'quarantined', bad.length);
+  // One transaction's keys share a partition (and a slot on a cluster): so do these lists.
+  const partition = keys.partition((bad[0] as BadRecord).key);
+  multi.lpush(keys.quarantine(partition), ...bad.map((b) => JSON.stringify(entryOf(b, nowMs))));
+  multi.ltrim(keys.quarantine(partition), 0, BAD_RECORD_LIST_SIZE - 1);
+  multi.hincrby(keys.badRecordCounts(partition), 'quarantined', bad.length);
   if (remove) multi.del(...bad.map((b) => b.redisKey));
 }
 
@@ -117,22 +119,38 @@ export async function recordPoisoned(redis: Redis, keys: KeyBuilder, bad: readon
     .multi()
     .lpush(keys.poison, ...entries)
     .ltrim(keys.poison, 0, BAD_RECORD_LIST_SIZE - 1)
-    .hincrby(keys.badRecordCounts, 'poisoned', bad.length)
+    .hincrby(keys.badRecordCounts(0), 'poisoned', bad.length)
     .exec();
   for (const [error] of results ?? []) if (error) throw error;
 }
 
 /** Running counts of records quarantined and poisoned at this node. */
 export async function badRecordCounts(redis: Redis, keys: KeyBuilder): Promise<{ quarantined: number; poisoned: number }> {
-  const [quarantined, poisoned] = await redis.hmget(keys.badRecordCounts, 'quarantined', 'poisoned');
-  return { quarantined: Number(quarantined ?? 0), poisoned: Number(poisoned ?? 0) };
+  const rows = await Promise.all(partitionsOf(keys).map((p) => redis.hmget(keys.badRecordCounts(p), 'quarantined', 'poisoned')));
+  let quarantined = 0;
+  let poisoned = 0;
+  for (const [q, p] of rows) {
+    quarantined += Number(q ?? 0);
+    poisoned += Number(p ?? 0);
+  }
+  return { quarantined, poisoned };
 }
 
 /** The newest `limit` entries of the quarantine and poison lists. */
 export async function listBadRecords(redis: Redis, keys: KeyBuilder, limit: number): Promise<{ quarantined: BadRecordEntry[]; poisoned: BadRecordEntry[] }> {
   const end = Math.max(0, limit - 1);
-  const [q, p] = await Promise.all([redis.lrange(keys.quarantine, 0, end), redis.lrange(keys.poison, 0, end)]);
-  return { quarantined: q.map((r) => JSON.parse(r) as BadRecordEntry), poisoned: p.map((r) => JSON.parse(r) as BadRecordEntry) };
+  const [lists, p] = await Promise.all([Promise.all(partitionsOf(keys).map((part) => redis.lrange(keys.quarantine(part), 0, end))), redis.lrange(keys.poison, 0, end)]);
+  // Each partition's list is newest first; together, newest first across partitions.
+  const quarantined = lists
+    .flat()
+    .map((r) => JSON.parse(r) as BadRecordEntry)
+    .sort((a, b) => b.at - a.at)
+    .slice(0, limit);
+  return { quarantined, poisoned: p.map((r) => JSON.parse(r) as BadRecordEntry) };
+}
+
+function partitionsOf(keys: KeyBuilder): number[] {
+  return Array.from({ length: keys.partitions }, (_, i) => i);
 }
 
 /** Values stay JSON text through merges; one parse here keeps a broken one from failing reads later. */

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { CacheRecord } from '../record/record.js';
 import type { KeyBuilder } from './keys.js';
 import { decodeAll, type BadRecord } from './quarantine.js';
+import { mgetAll, scanPage } from './slot-reads.js';
 
 /**
  * Reads records of `keys` from any node's namespace (`keyBuilder` names the node). Peer
@@ -15,7 +16,7 @@ import { decodeAll, type BadRecord } from './quarantine.js';
 export async function readRecords(redis: Redis, keyBuilder: KeyBuilder, keys: readonly string[], onBad: (bad: BadRecord) => void): Promise<CacheRecord[]> {
   if (keys.length === 0) return [];
   const redisKeys = keys.map((k) => keyBuilder.record(k));
-  const { records, bad } = decodeAll(keys, redisKeys, await redis.mget(...redisKeys));
+  const { records, bad } = decodeAll(keys, redisKeys, await mgetAll(redis, redisKeys));
   bad.forEach(onBad);
   return [...records.values()];
 }
@@ -29,9 +30,11 @@ export async function scanRecords(
   count: number,
   onBad: (bad: BadRecord) => void,
 ): Promise<{ records: CacheRecord[]; cursor: string }> {
-  const [next, redisKeys] = await redis.scan(cursor, 'MATCH', keyBuilder.recordPattern(keyPrefix), 'COUNT', count);
+  const [next, found] = await scanPage(redis, cursor, keyBuilder.recordPattern(keyPrefix), count);
+  // With partitions the pattern's tag is a wildcard: keep the keys that really start with the prefix.
+  const redisKeys = keyPrefix === '' || keyBuilder.partitions === 1 ? found : found.filter((k) => keyBuilder.userKey(k).startsWith(keyPrefix));
   if (redisKeys.length === 0) return { records: [], cursor: next };
-  const { records, bad } = decodeAll(redisKeys.map((k) => keyBuilder.userKey(k)), redisKeys, await redis.mget(...redisKeys));
+  const { records, bad } = decodeAll(redisKeys.map((k) => keyBuilder.userKey(k)), redisKeys, await mgetAll(redis, redisKeys));
   bad.forEach(onBad);
   return { records: [...records.values()], cursor: next };
 }

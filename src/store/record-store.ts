@@ -17,7 +17,7 @@ import type { RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
-import { closeRedis, connect, createRedis, isConnectionError, TransactionPool, unavailable, type RedisTarget } from './connections.js';
+import { closeRedis, connect, createRedis, createTransactionPool, isConnectionError, unavailable, type RedisTarget, type TransactionConnections } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
@@ -73,10 +73,14 @@ export class RecordStore {
   private readonly hooks: StoreHooks;
   /** Keys whose unusable record is being moved aside after a read. */
   private readonly settingAside = new Set<string>();
-  private readonly pool: TransactionPool;
+  private readonly pool: TransactionConnections;
   private readonly locks = new KeyLocks();
-  private readonly pending: PendingWrite[] = [];
+  /** Accepted writes by partition: a group commit never spans partitions (one slot on a cluster). */
+  private readonly pending = new Map<number, PendingWrite[]>();
+  private queued = 0;
   private inflight = 0;
+  /** Per partition: commits to its outbox so far; a read that found it empty forgets it only if none came since. */
+  private readonly outboxWrites = new Map<number, number>();
   /** The digest's shape; `undefined` when digest upkeep is off. */
   readonly digest: DigestShape | undefined;
   private readonly writeContext: RecordWriteContext;
@@ -91,7 +95,8 @@ export class RecordStore {
     this.hooks = hooks;
     this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
-    this.pool = new TransactionPool(target, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
+    this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
+    this.rescanOutbox();
   }
 
   get options(): Readonly<StoreOptions> {
@@ -103,8 +108,9 @@ export class RecordStore {
     await connect(this.redis, this.target, this.opts.connectTimeoutMs);
     await connect(this.digestRedis, this.target, this.opts.connectTimeoutMs);
     await this.pool.connect(this.opts.connectTimeoutMs);
-    const hwm = await this.redis.zscore(this.keys.clock, 'hwm');
-    if (hwm !== null) this.clock.restore(Number(hwm));
+    const marks = await Promise.all(this.partitionList().map((p) => this.redis.zscore(this.keys.clock(p), 'hwm')));
+    const hwm = Math.max(...marks.map((m) => (m === null ? -Infinity : Number(m))));
+    if (Number.isFinite(hwm)) this.clock.restore(hwm);
     await ensureDigest(this.digestRedis, this.keys, this.digest);
   }
 
@@ -167,7 +173,7 @@ export class RecordStore {
    */
   write(op: WriteOp): Promise<CacheRecord> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ op, resolve, reject });
+      this.enqueueWrite({ op, resolve, reject });
       this.pump();
     });
   }
@@ -177,28 +183,46 @@ export class RecordStore {
    * share one group commit (or `maxWriteBatch`-sized ones): one promise per op, in order.
    */
   writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
-    const promises = ops.map((op) => new Promise<CacheRecord>((resolve, reject) => this.pending.push({ op, resolve, reject })));
+    const promises = ops.map((op) => new Promise<CacheRecord>((resolve, reject) => this.enqueueWrite({ op, resolve, reject })));
     this.pump();
     return promises;
   }
 
   /** Number of local writes accepted but not yet committed. */
   get pendingWrites(): number {
-    return this.pending.length + this.inflight;
+    return this.queued + this.inflight;
+  }
+
+  private enqueueWrite(w: PendingWrite): void {
+    const p = this.keys.partition(w.op.key);
+    const list = this.pending.get(p);
+    if (list) list.push(w);
+    else this.pending.set(p, [w]);
+    this.queued += 1;
+  }
+
+  /** The partition numbers, 0 … partitions − 1. */
+  partitionList(): number[] {
+    return Array.from({ length: this.keys.partitions }, (_, i) => i);
   }
 
   private pump(): void {
-    while (this.pending.length > 0 && this.inflight < this.pool.size) {
-      const batch = this.pending.splice(0, this.opts.maxWriteBatch);
+    while (this.queued > 0 && this.inflight < this.pool.size) {
+      // Partitions take turns: the one served is moved behind the others (Map order).
+      const [partition, list] = this.pending.entries().next().value as [number, PendingWrite[]];
+      const batch = list.splice(0, this.opts.maxWriteBatch);
+      this.pending.delete(partition);
+      if (list.length > 0) this.pending.set(partition, list);
+      this.queued -= batch.length;
       this.inflight += 1;
-      void this.commitBatch(batch).finally(() => {
+      void this.commitBatch(partition, batch).finally(() => {
         this.inflight -= 1;
         this.pump();
       });
     }
   }
 
-  private async commitBatch(batch: PendingWrite[]): Promise<void> {
+  private async commitBatch(partition: number, batch: PendingWrite[]): Promise<void> {
     const userKeys = [...new Set(batch.map((w) => w.op.key))];
     const redisKeys = userKeys.map((k) => this.keys.record(k));
     let found: BadRecord[] = [];
@@ -229,15 +253,16 @@ export class RecordStore {
             write: (multi) => {
               queueQuarantine(multi, this.keys, bad, nowMs, true);
               this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
-              multi.xadd(this.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
+              multi.xadd(this.keys.outbox(partition), '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
-              multi.zadd(this.keys.clock, 'GT', this.clock.last.wallMs, 'hwm');
+              multi.zadd(this.keys.clock(partition), 'GT', this.clock.last.wallMs, 'hwm');
             },
           };
         },
         { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
       );
+      this.outboxWrites.set(partition, (this.outboxWrites.get(partition) ?? 0) + 1);
       batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
       for (const bad of found) this.hooks.onBadRecord?.(bad);
     } catch (error) {
@@ -251,6 +276,26 @@ export class RecordStore {
    */
   async applyRemote(incoming: readonly CacheRecord[]): Promise<MergeReport[]> {
     if (incoming.length === 0) return [];
+    if (this.keys.partitions === 1) return this.applyInPartition(incoming);
+    // One transaction per partition (one slot on a cluster), all at once; reports in order.
+    const groups = new Map<number, CacheRecord[]>();
+    for (const r of incoming) {
+      const p = this.keys.partition(r.key);
+      const list = groups.get(p);
+      if (list) list.push(r);
+      else groups.set(p, [r]);
+    }
+    const byRecord = new Map<CacheRecord, MergeReport>();
+    await Promise.all(
+      [...groups.values()].map(async (records) => {
+        for (const report of await this.applyInPartition(records)) byRecord.set(report.incoming, report);
+      }),
+    );
+    return incoming.map((r) => byRecord.get(r) as MergeReport);
+  }
+
+  private async applyInPartition(incoming: readonly CacheRecord[]): Promise<MergeReport[]> {
+    const partition = this.keys.partition((incoming[0] as CacheRecord).key);
     const userKeys = [...new Set(incoming.map((r) => r.key))];
     const redisKeys = userKeys.map((k) => this.keys.record(k));
     let found: BadRecord[] = [];
@@ -282,8 +327,8 @@ export class RecordStore {
             queueQuarantine(multi, this.keys, bad, nowMs, true);
             this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
             if (conflicts.length > 0) {
-              multi.lpush(this.keys.conflicts, ...conflicts.map((c) => JSON.stringify(c)));
-              multi.ltrim(this.keys.conflicts, 0, this.opts.conflictLogSize - 1);
+              multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
+              multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
             }
           },
         };
@@ -329,30 +374,68 @@ export class RecordStore {
     queueRecordWrites(multi, this.writeContext, records, previous);
   }
 
-  /** The oldest `count` outbox entries (committed writes not yet enqueued for the peers). */
+  /**
+   * The oldest `count` outbox entries (committed writes not yet enqueued for the peers),
+   * oldest first across partitions. Only partitions written since they were last found
+   * empty are read, or every one after {@link rescanOutbox}.
+   */
   async readOutbox(count: number): Promise<OutboxEntry[]> {
-    return parseOutboxRows(await this.guard(() => this.redis.xrange(this.keys.outbox, '-', '+', 'COUNT', count)));
+    if (this.keys.partitions === 1) return parseOutboxRows(await this.guard(() => this.redis.xrange(this.keys.outbox(0), '-', '+', 'COUNT', count)), 0);
+    const dirty = [...this.outboxWrites];
+    const rows = await this.guard(() => Promise.all(dirty.map(([p]) => this.redis.xrange(this.keys.outbox(p), '-', '+', 'COUNT', count))));
+    const entries: OutboxEntry[] = [];
+    dirty.forEach(([p, writes], i) => {
+      const found = rows[i] ?? [];
+      if (found.length === 0 && this.outboxWrites.get(p) === writes) this.outboxWrites.delete(p);
+      entries.push(...parseOutboxRows(found, p));
+    });
+    return entries.sort((a, b) => a.committedAt - b.committedAt).slice(0, count);
+  }
+
+  /** Makes the next {@link readOutbox} look at every partition (start, and the relay's periodic sweep). */
+  rescanOutbox(): void {
+    for (const p of this.partitionList()) this.outboxWrites.set(p, (this.outboxWrites.get(p) ?? 0) + 1);
   }
 
   /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
   async requeueOutbox(peer: string, keys: readonly string[], committedAt: number): Promise<void> {
-    if (keys.length > 0) await this.guard(() => this.redis.xadd(this.keys.outbox, '*', 't', String(committedAt), 'k', JSON.stringify(keys), 'p', peer));
+    for (const [p, list] of this.byPartition(keys)) {
+      await this.guard(() => this.redis.xadd(this.keys.outbox(p), '*', 't', String(committedAt), 'k', JSON.stringify(list), 'p', peer));
+      this.outboxWrites.set(p, (this.outboxWrites.get(p) ?? 0) + 1);
+    }
   }
 
   /** Removes outbox entries whose keys are now in every peer's queue. */
-  async ackOutbox(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.guard(() => this.redis.xdel(this.keys.outbox, ...ids));
+  async ackOutbox(entries: readonly OutboxEntry[]): Promise<void> {
+    const ids = new Map<number, string[]>();
+    for (const e of entries) ids.set(e.partition, [...(ids.get(e.partition) ?? []), e.id]);
+    await Promise.all([...ids].map(([p, list]) => this.guard(() => this.redis.xdel(this.keys.outbox(p), ...list))));
   }
 
   /** Number of outbox entries not yet enqueued. */
   async outboxLength(): Promise<number> {
-    return this.guard(() => this.redis.xlen(this.keys.outbox));
+    const lengths = await this.guard(() => Promise.all(this.partitionList().map((p) => this.redis.xlen(this.keys.outbox(p)))));
+    return lengths.reduce((a, b) => a + b, 0);
+  }
+
+  /** `keys` grouped by partition. */
+  byPartition(keys: readonly string[]): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    for (const k of keys) {
+      const p = this.keys.partition(k);
+      const list = out.get(p);
+      if (list) list.push(k);
+      else out.set(p, [k]);
+    }
+    return out;
   }
 
   /** The newest `limit` conflicts, newest first. */
   async conflicts(limit: number): Promise<ConflictEntry[]> {
-    const rows = await this.guard(() => this.redis.lrange(this.keys.conflicts, 0, Math.max(0, limit - 1)));
-    return rows.map((r) => JSON.parse(r) as ConflictEntry);
+    const lists = await this.guard(() => Promise.all(this.partitionList().map((p) => this.redis.lrange(this.keys.conflicts(p), 0, Math.max(0, limit - 1)))));
+    // Each partition's list is newest first; merged, newest first across partitions.
+    const rows = lists.flat().map((r) => JSON.parse(r) as ConflictEntry);
+    return lists.length === 1 ? rows : rows.sort((a, b) => b.at - a.at).slice(0, limit);
   }
 
   /**

@@ -6,7 +6,8 @@
 import type { ChainableCommander } from 'ioredis';
 import type { KeyLocks } from './key-locks.js';
 import { TransactionConflictError } from '../errors/index.js';
-import { isConnectionError, unavailable, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionPool } from './connections.js';
+import { isClusterTarget, isConnectionError, unavailable, waitUntilReady, type RedisTarget, type TransactionConnection, type TransactionConnections } from './connections.js';
+import { isRedirectError } from './cluster-connections.js';
 
 export interface TransactionPlan<T> {
   /** Queues the writes inside MULTI. Omit it when there is nothing to write. */
@@ -40,7 +41,7 @@ export interface TransactionOptions extends TransactionHooks {
  * slip onto a new socket after that synchronous check.
  */
 export async function optimisticTransaction<T>(
-  pool: TransactionPool,
+  pool: TransactionConnections,
   target: RedisTarget,
   watchKeys: readonly string[],
   plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>,
@@ -48,18 +49,32 @@ export async function optimisticTransaction<T>(
 ): Promise<T> {
   // Locks before connections: a transaction waiting for a key never holds a connection.
   const unlock = options.locks ? await options.locks.acquire(watchKeys) : undefined;
+  // On a cluster, a redirect or a lost master is retried on the slot's owner for this long.
+  const failoverDeadline = isClusterTarget(target) ? Date.now() + CLUSTER_FAILOVER_BUDGET_MS : 0;
   try {
     for (let attempt = 0; ; attempt++) {
       if (attempt > options.maxRetries) throw new TransactionConflictError(attempt);
       if (attempt > 0) await backoff(attempt);
-      const connection = await pool.acquire();
+      let outcome: Attempt<T>;
       try {
-        const outcome = await attemptOnce(connection, target, watchKeys, plan, options);
-        if (outcome.committed) return outcome.result;
-        options.onRetry?.(attempt + 1, outcome.reason);
-      } finally {
-        pool.release(connection);
+        const connection = await pool.acquire(watchKeys);
+        try {
+          outcome = await attemptOnce(connection, target, watchKeys, plan, options);
+        } finally {
+          pool.release(connection);
+        }
+      } catch (error) {
+        // A cluster redirect (MOVED, ASK), CLUSTERDOWN or a dead master: the WATCH never
+        // reached EXEC, or EXEC failed as a whole. Re-learn the slot map and try again.
+        const moved = isRedirectError(error) || isConnectionError(error);
+        if (!moved || Date.now() > failoverDeadline) throw error;
+        await pool.refresh?.();
+        await new Promise((r) => setTimeout(r, CLUSTER_RETRY_PAUSE_MS));
+        outcome = { committed: false, reason: 'connection' };
+        attempt -= 1; // redirects do not use up the conflict budget; the deadline bounds them
       }
+      if (outcome.committed) return outcome.result;
+      options.onRetry?.(attempt + 1, outcome.reason);
     }
   } finally {
     unlock?.();
@@ -104,6 +119,10 @@ async function attemptOnce<T>(
     throw error;
   }
 }
+
+/** How long a cluster transaction keeps retrying redirects and a lost master (a failover takes `cluster-node-timeout` plus an election). */
+const CLUSTER_FAILOVER_BUDGET_MS = 5_000;
+const CLUSTER_RETRY_PAUSE_MS = 100;
 
 /** Jittered pause so transactions that collided do not collide again in lockstep. */
 function backoff(attempt: number): Promise<void> {

@@ -235,7 +235,7 @@ describe('anti-entropy', () => {
         if (raw !== null) model.set(key, recordHash(key, raw));
       }
       const fields = [nodeField(0, 0), ...Array.from({ length: 16 }, (_, i) => nodeField(1, i)), ...Array.from({ length: 256 }, (_, i) => nodeField(2, i))];
-      const stored = await redisA.hmget(A.keys.digestTree, ...fields);
+      const stored = await redisA.hmget(A.keys.digestTree(), ...fields);
       expect(stored.map((v) => (v === null || v === '0' ? null : v))).toEqual(model.sumsNow(fields));
       const digest = new RedisDigest(redisA, A.keys, shape);
       const leaves = [...new Set(keys.map((k) => leafOf(k, shape)))];

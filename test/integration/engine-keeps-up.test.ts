@@ -75,7 +75,7 @@ describe('OutboxRelay', () => {
       const admin = await adminClient(h.urlFor(['A', 'B'], 'A'));
       h.defer(() => admin.quit());
       const pipeline = admin.pipeline();
-      for (const k of keys) pipeline.xadd(A.keys.outbox, '*', 't', String(Date.now()), 'k', JSON.stringify([k]));
+      for (const k of keys) pipeline.xadd(A.keys.outbox(), '*', 't', String(Date.now()), 'k', JSON.stringify([k]));
       await pipeline.exec();
       const appeared = Date.now();
       await waitFor(async () => ({ done: (await A.status()).outbox === 0, observed: await A.status() }), {

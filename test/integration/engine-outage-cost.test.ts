@@ -73,7 +73,7 @@ describe('ReplicaNode', () => {
       await waitFor(
         async () => {
           const queueMemory = await keysMemory(admin, `${cluster.prefix}:A:q:*`);
-          const outboxBytes = (await admin.memory('USAGE', A.keys.outbox, 'SAMPLES', '0')) ?? 0;
+          const outboxBytes = (await admin.memory('USAGE', A.keys.outbox(), 'SAMPLES', '0')) ?? 0;
           perKey = (queueMemory.bytes + outboxBytes) / acked.size;
           jobs = await queue.getJobs(['delayed', 'wait', 'active', 'prioritized']);
           const observed = { perKey: Math.round(perKey), queueMemory, outboxBytes, jobs: jobs.length, keysInJobs: jobs.reduce((n, j) => n + j.data.keys.length, 0) };

@@ -262,7 +262,7 @@ beforeAll(async () => {
     for (const [i, server] of nodes.servers.entries()) {
       const redis = new Redis(nodes.urls[i] as string, { maxRetriesPerRequest: 1 });
       try {
-        while ((await redis.llen(server.node.keys.digestLog)) > 0) {
+        while ((await redis.llen(server.node.keys.digestLog())) > 0) {
           if (Date.now() > deadline) throw new Error('the digest log was not folded within 10 s');
           await new Promise((r) => setTimeout(r, 20));
         }

@@ -34,10 +34,10 @@ afterAll(async () => {
 async function pendingFor(prefix: string): Promise<{ outbox: number; jobs: number }> {
   const connection = await adminClient(redis.url(0));
   const keys = new KeyBuilder(prefix, 'A');
-  const queue = new Queue('to-B', { connection, prefix: keys.queuePrefix });
+  const queue = new Queue('to-B', { connection, prefix: keys.queuePrefix() });
   try {
     const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized');
-    return { outbox: await connection.xlen(keys.outbox), jobs: Object.values(counts).reduce((a, b) => a + b, 0) };
+    return { outbox: await connection.xlen(keys.outbox()), jobs: Object.values(counts).reduce((a, b) => a + b, 0) };
   } finally {
     await queue.close();
     connection.disconnect();
