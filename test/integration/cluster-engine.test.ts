@@ -1,0 +1,45 @@
+/**
+ * The engine on a real local Redis Cluster (3 masters, 3 replicas): a node's store on a
+ * cluster, mixed with a node on a single server, through the core scenarios.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalRedisCluster } from '../../src/local-redis/local-cluster.js';
+import { waitForConvergence } from '../support/cluster.js';
+import { useRedisHarness } from '../support/harness.js';
+import { closeTestCluster, resolveTestCluster } from '../support/redis-cluster.js';
+
+const h = useRedisHarness();
+let rc: LocalRedisCluster;
+
+beforeAll(async () => {
+  rc = await resolveTestCluster();
+});
+afterAll(closeTestCluster);
+
+const onCluster = () => ({ cluster: rc.seeds });
+
+describe('ReplicaNode on a Redis Cluster store', () => {
+  describe('when nodes on a cluster and on a single server replicate to each other', () => {
+    it('should converge, with every node of the cluster spreading its keys over every master', async () => {
+      const cluster = await h.cluster('cluster-seed', ['A', 'B', 'C'], { redis: { A: onCluster(), B: onCluster() } });
+      const [A, B, C] = [cluster.node('A'), cluster.node('B'), cluster.node('C')];
+      const keys = Array.from({ length: 600 }, (_, i) => `user:${i}`);
+      for (let at = 0; at < keys.length; at += 50) await Promise.all(keys.slice(at, at + 50).map((k, i) => [A, B, C][i % 3]?.put(k, { n: at + i })));
+      await waitForConvergence(cluster.nodes, keys, { timeoutMs: 20_000, message: 'every write to reach every node' });
+
+      for (const id of ['A', 'B']) {
+        const perMaster = [...(await rc.keysPerMaster(`${cluster.prefix}:${id}:{*}:rec:*`)).values()];
+        expect(perMaster, `${id}'s records on every master`).toHaveLength(3);
+        expect(perMaster.reduce((a, b) => a + b, 0)).toBe(keys.length);
+        expect(Math.max(...perMaster) / Math.min(...perMaster), `${id}'s spread over the masters: ${perMaster.join(', ')}`).toBeLessThanOrEqual(1.25);
+      }
+      // Concurrent writes on the cluster node and the single-server node: LWW everywhere.
+      await A.put('hot', 1);
+      const last = await C.put('hot', 2);
+      await waitForConvergence(cluster.nodes, ['hot'], { expectedHlc: { hot: last.hlc }, timeoutMs: 10_000 });
+      await B.delete('user:1');
+      await waitForConvergence(cluster.nodes, ['user:1'], { timeoutMs: 10_000 });
+      expect(await C.get('user:1')).toBeUndefined();
+    });
+  });
+});
