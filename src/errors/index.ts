@@ -61,6 +61,25 @@ export class RedisUnavailableError extends EventualCacheError {
 }
 
 /**
+ * A write committed on its Redis master, but fewer replicas than `waitReplicas` confirmed
+ * it within `waitTimeoutMs`. The write was applied and will replicate to the peers, but it
+ * may still be lost if that master fails before its replicas catch up. Retrying the same
+ * write is safe (it stores the same value again).
+ */
+export class ReplicaWaitError extends EventualCacheError {
+  readonly acknowledged: number;
+  readonly wanted: number;
+  constructor(acknowledged: number, wanted: number, timeoutMs: number) {
+    super(
+      `The write was applied, but only ${acknowledged} of ${wanted} Redis replicas confirmed it within ${timeoutMs} ms (WAIT); ` +
+        'it may be lost if this master fails now. Retry it, or check the Redis replicas.',
+    );
+    this.acknowledged = acknowledged;
+    this.wanted = wanted;
+  }
+}
+
+/**
  * An optimistic transaction kept losing its WATCH race. Nothing was written; the caller
  * may retry. Raising `maxTransactionRetries` helps only under extreme contention.
  */

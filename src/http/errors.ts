@@ -14,6 +14,7 @@ import {
   NodeClosedError,
   RedisUnavailableError,
   TransactionConflictError,
+  ReplicaWaitError,
   AntiEntropyUnavailableError,
 } from '../errors/index.js';
 import { isConnectionError } from '../store/connections.js';
@@ -36,6 +37,7 @@ export type ErrorCode =
   | 'redis_unavailable'
   | 'node_closed'
   | 'transaction_conflict'
+  | 'replicas_unconfirmed'
   | 'corrupt_record'
   | 'anti_entropy_unavailable'
   | 'internal';
@@ -104,6 +106,9 @@ export function toHttpError(error: unknown): HttpError {
       "This node's Redis is unreachable, so the operation did not happen (nothing was written). Retry later or use another node.",
       { headers: RETRY_LATER, cause: error },
     );
+  }
+  if (error instanceof ReplicaWaitError) {
+    return new HttpError(503, 'replicas_unconfirmed', error.message, { headers: RETRY_LATER, cause: error });
   }
   if (error instanceof TransactionConflictError) {
     return new HttpError(503, 'transaction_conflict', `${error.message}`, { headers: RETRY_LATER, cause: error });

@@ -32,7 +32,7 @@ const CODES_BY_STATUS: Record<Status, ErrorCode[]> = {
   '415': ['unsupported_media_type'],
   '431': ['headers_too_large'],
   '500': ['internal', 'corrupt_record'],
-  '503': ['redis_unavailable', 'node_closed', 'transaction_conflict'],
+  '503': ['redis_unavailable', 'node_closed', 'transaction_conflict', 'replicas_unconfirmed'],
 };
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });

@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'redis_unavailable',
   'node_closed',
   'transaction_conflict',
+  'replicas_unconfirmed',
   'corrupt_record',
   'internal',
 ] as const satisfies readonly ErrorCode[];

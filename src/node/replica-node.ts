@@ -350,7 +350,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
 
   private async backlogRows(): Promise<Array<{ peer: string; state: string; count: number }>> {
     const rows: Array<{ peer: string; state: string; count: number }> = [];
-    const outbox = await this.store.outboxLength();
+    const outbox = await this.store.outbox.length();
     for (const [peer, queue] of this.relay.queues) {
       const { counts } = await queueBacklog(queue, false);
       for (const [state, count] of Object.entries(counts)) rows.push({ peer, state, count });

@@ -98,8 +98,8 @@ export async function nodeStatus(src: StatusSource): Promise<ClusterStatus> {
   let outbox: { length: number; oldest: number | undefined } | undefined;
   let bad: ClusterStatus['badRecords'] = null;
   try {
-    const [first] = await store.readOutbox(1);
-    outbox = { length: await store.outboxLength(), oldest: first?.committedAt };
+    const [first] = await store.outbox.read(1);
+    outbox = { length: await store.outbox.length(), oldest: first?.committedAt };
     bad = await store.guard(() => badRecordCounts(store.redis, store.keys));
   } catch (error) {
     if (!(error instanceof RedisUnavailableError)) throw error;

@@ -127,7 +127,7 @@ export class OutboxRelay {
   start(): void {
     this.sweepTimer = setInterval(() => {
       this.pruneDue = true;
-      this.store.rescanOutbox();
+      this.store.outbox.rescan();
       this.notify(0);
     }, this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
@@ -225,7 +225,7 @@ export class OutboxRelay {
   private async flushOnce(): Promise<{ entries: number; more: boolean }> {
     const maxKeys = this.opts.maxKeysPerJob * JOBS_PER_ROUND;
     const readCount = Math.min(MAX_OUTBOX_READ, maxKeys);
-    const read = await this.store.readOutbox(readCount);
+    const read = await this.store.outbox.read(readCount);
     if (read.length === 0) return { entries: 0, more: false };
     const entries = takeUpToKeys(read, maxKeys);
     // Every job of the round is due `delayMs` after the round's oldest write: never late.
@@ -238,7 +238,7 @@ export class OutboxRelay {
         return keys.length > 0 ? this.enqueue(peer, keys, committedAt) : Promise.resolve();
       }),
     );
-    await this.store.ackOutbox(entries);
+    await this.store.outbox.ack(entries);
     return { entries: entries.length, more: entries.length < read.length || read.length === readCount };
   }
 
@@ -299,7 +299,7 @@ export class OutboxRelay {
     // locked) and simply runs. A crash in between costs a duplicate merge, never a write.
     const keys = [...new Set(small.flatMap((job) => job.keys))];
     const committedAt = Math.min(...(await Promise.all(small.map(async (job) => (await queue.getJob(job.id))?.data.committedAt ?? Date.now()))));
-    await this.store.requeueOutbox(peer, keys, committedAt);
+    await this.store.outbox.requeue(peer, keys, committedAt);
     await Promise.all(
       small.map(async (job) => {
         if ((await queue.remove(job.id)) === 1) tracked.forget(job);

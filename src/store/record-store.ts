@@ -13,11 +13,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
-import type { RedisUnavailableError } from '../errors/index.js';
+import { ReplicaWaitError, type RedisUnavailableError } from '../errors/index.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
-import { closeRedis, connect, createRedis, createTransactionPool, isConnectionError, unavailable, type RedisTarget, type TransactionConnections } from './connections.js';
+import { closeRedis, connect, createRedis, createTransactionPool, isConnectionError, unavailable, type RedisTarget, type TransactionConnection, type TransactionConnections } from './connections.js';
 import { KeyLocks } from './key-locks.js';
 import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
@@ -27,7 +27,7 @@ import { queueLogEntry } from './digest-log.js';
 import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
-import { parseOutboxRows, type OutboxEntry } from './outbox.js';
+import { Outbox } from './outbox.js';
 
 export { readRecords, scanRecords } from './record-reads.js';
 export { DEFAULT_STORE_OPTIONS, type StoreOptions } from './store-options.js';
@@ -79,8 +79,8 @@ export class RecordStore {
   private readonly pending = new Map<number, PendingWrite[]>();
   private queued = 0;
   private inflight = 0;
-  /** Per partition: commits to its outbox so far; a read that found it empty forgets it only if none came since. */
-  private readonly outboxWrites = new Map<number, number>();
+  /** The outbox streams, one per partition (see `outbox.ts`). */
+  readonly outbox: Outbox;
   /** The digest's shape; `undefined` when digest upkeep is off. */
   readonly digest: DigestShape | undefined;
   private readonly writeContext: RecordWriteContext;
@@ -96,12 +96,29 @@ export class RecordStore {
     this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
-    this.rescanOutbox();
+    this.outbox = new Outbox(this.redis, keys, (fn) => this.guard(fn));
   }
 
   get options(): Readonly<StoreOptions> {
     return this.opts;
   }
+
+  /**
+   * With `waitReplicas`, a committed batch waits (Redis `WAIT`, on the connection that ran
+   * EXEC) until that many replicas have it; fewer in `waitTimeoutMs` fail the writes with
+   * {@link ReplicaWaitError}. Never retried: the batch is already committed.
+   */
+  private readonly waitForReplicas = async (connection: TransactionConnection): Promise<void> => {
+    const wanted = this.opts.waitReplicas;
+    if (wanted === 0) return;
+    let acknowledged = 0;
+    try {
+      acknowledged = await connection.redis.wait(wanted, this.opts.waitTimeoutMs);
+    } catch {
+      // The master went away after EXEC: nobody can say the write is safe.
+    }
+    if (acknowledged < wanted) throw new ReplicaWaitError(acknowledged, wanted, this.opts.waitTimeoutMs);
+  };
 
   /** Connects every connection and restores the clock's persisted high-water mark. */
   async connect(): Promise<void> {
@@ -260,9 +277,9 @@ export class RecordStore {
             },
           };
         },
-        { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
+        { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks, afterExec: this.waitForReplicas },
       );
-      this.outboxWrites.set(partition, (this.outboxWrites.get(partition) ?? 0) + 1);
+      this.outbox.committed(partition);
       batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
       for (const bad of found) this.hooks.onBadRecord?.(bad);
     } catch (error) {
@@ -372,62 +389,6 @@ export class RecordStore {
   /** Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`). */
   private queueSets(multi: ChainableCommander, records: Iterable<CacheRecord>, previous: (key: string) => string | null | undefined): void {
     queueRecordWrites(multi, this.writeContext, records, previous);
-  }
-
-  /**
-   * The oldest `count` outbox entries (committed writes not yet enqueued for the peers),
-   * oldest first across partitions. Only partitions written since they were last found
-   * empty are read, or every one after {@link rescanOutbox}.
-   */
-  async readOutbox(count: number): Promise<OutboxEntry[]> {
-    if (this.keys.partitions === 1) return parseOutboxRows(await this.guard(() => this.redis.xrange(this.keys.outbox(0), '-', '+', 'COUNT', count)), 0);
-    const dirty = [...this.outboxWrites];
-    const rows = await this.guard(() => Promise.all(dirty.map(([p]) => this.redis.xrange(this.keys.outbox(p), '-', '+', 'COUNT', count))));
-    const entries: OutboxEntry[] = [];
-    dirty.forEach(([p, writes], i) => {
-      const found = rows[i] ?? [];
-      if (found.length === 0 && this.outboxWrites.get(p) === writes) this.outboxWrites.delete(p);
-      entries.push(...parseOutboxRows(found, p));
-    });
-    return entries.sort((a, b) => a.committedAt - b.committedAt).slice(0, count);
-  }
-
-  /** Makes the next {@link readOutbox} look at every partition (start, and the relay's periodic sweep). */
-  rescanOutbox(): void {
-    for (const p of this.partitionList()) this.outboxWrites.set(p, (this.outboxWrites.get(p) ?? 0) + 1);
-  }
-
-  /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
-  async requeueOutbox(peer: string, keys: readonly string[], committedAt: number): Promise<void> {
-    for (const [p, list] of this.byPartition(keys)) {
-      await this.guard(() => this.redis.xadd(this.keys.outbox(p), '*', 't', String(committedAt), 'k', JSON.stringify(list), 'p', peer));
-      this.outboxWrites.set(p, (this.outboxWrites.get(p) ?? 0) + 1);
-    }
-  }
-
-  /** Removes outbox entries whose keys are now in every peer's queue. */
-  async ackOutbox(entries: readonly OutboxEntry[]): Promise<void> {
-    const ids = new Map<number, string[]>();
-    for (const e of entries) ids.set(e.partition, [...(ids.get(e.partition) ?? []), e.id]);
-    await Promise.all([...ids].map(([p, list]) => this.guard(() => this.redis.xdel(this.keys.outbox(p), ...list))));
-  }
-
-  /** Number of outbox entries not yet enqueued. */
-  async outboxLength(): Promise<number> {
-    const lengths = await this.guard(() => Promise.all(this.partitionList().map((p) => this.redis.xlen(this.keys.outbox(p)))));
-    return lengths.reduce((a, b) => a + b, 0);
-  }
-
-  /** `keys` grouped by partition. */
-  byPartition(keys: readonly string[]): Map<number, string[]> {
-    const out = new Map<number, string[]>();
-    for (const k of keys) {
-      const p = this.keys.partition(k);
-      const list = out.get(p);
-      if (list) list.push(k);
-      else out.set(p, [k]);
-    }
-    return out;
   }
 
   /** The newest `limit` conflicts, newest first. */

@@ -47,6 +47,22 @@ export interface StoreOptions {
    * @defaultValue 5000
    */
   connectTimeoutMs: number;
+  /**
+   * Redis replicas that must confirm a local write (Redis `WAIT`) before it is
+   * acknowledged. A Redis master replicates asynchronously, so without this an
+   * acknowledged write dies with a master that fails before its replica (or a peer) got
+   * it. `0` acknowledges after EXEC (the default: fastest; anti-entropy repairs what the
+   * peers still hold). With `1` a write that no replica confirmed in `waitTimeoutMs` is
+   * answered with `ReplicaWaitError` (HTTP 503 `replicas_unconfirmed`): it was applied, but
+   * is not yet safe.
+   * @defaultValue 0
+   */
+  waitReplicas: number;
+  /**
+   * How long a write waits for `waitReplicas` confirmations. Unit: milliseconds.
+   * @defaultValue 1000
+   */
+  waitTimeoutMs: number;
 }
 
 export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
@@ -57,6 +73,8 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
   conflictLogSize: 1000,
   connectTimeoutMs: 5_000,
   digestLeaves: 65_536,
+  waitReplicas: 0,
+  waitTimeoutMs: 1_000,
 });
 
 /** Fills in defaults and validates; throws {@link InvalidOptionsError} naming the field. */
@@ -69,6 +87,8 @@ export function resolveStoreOptions(options: Partial<StoreOptions> = {}): StoreO
   if (!Number.isSafeInteger(o.maxTransactionRetries) || o.maxTransactionRetries < 0) {
     throw new InvalidOptionsError('maxTransactionRetries', 'must be a non-negative integer');
   }
+  if (!Number.isSafeInteger(o.waitReplicas) || o.waitReplicas < 0) throw new InvalidOptionsError('waitReplicas', `must be a non-negative integer, got ${String(o.waitReplicas)}`);
+  if (!Number.isSafeInteger(o.waitTimeoutMs) || o.waitTimeoutMs <= 0) throw new InvalidOptionsError('waitTimeoutMs', `must be a positive integer, got ${String(o.waitTimeoutMs)}`);
   if (o.digestLeaves !== 0) {
     try {
       digestShape(o.digestLeaves);

@@ -24,6 +24,11 @@ export interface TransactionHooks {
 }
 
 export interface TransactionOptions extends TransactionHooks {
+  /**
+   * Runs on the transaction's own connection right after a successful EXEC (Redis `WAIT`
+   * counts the replicas that have this connection's writes). Its error is the transaction's.
+   */
+  readonly afterExec?: (connection: TransactionConnection) => Promise<void>;
   /** Attempts after the first before giving up with {@link TransactionConflictError}. */
   readonly maxRetries: number;
   /** In-process locks to queue behind other transactions on the same keys (optional). */
@@ -111,6 +116,7 @@ async function attemptOnce<T>(
     const results = await multi.exec();
     if (results === null) return { committed: false, reason: 'conflict' };
     for (const [error] of results) if (error) throw error;
+    await options.afterExec?.(connection);
     return { committed: true, result: decided.result };
   } catch (error) {
     if (isConnectionError(error)) {
