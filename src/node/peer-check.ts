@@ -146,8 +146,13 @@ export class PeerCheck {
   }
 }
 
-/** Same server (host and port as written) and same database. */
+/**
+ * Same server (host and port as written) and same database. Nodes may share a Redis
+ * Cluster (it has only database 0, and every key carries its node's id), so two cluster
+ * targets never count as a mistake.
+ */
 function sameRedis(a: RedisTarget, b: RedisTarget): boolean {
+  if (isClusterTarget(a) && isClusterTarget(b)) return false;
   const norm = (t: RedisTarget): string => {
     if (isClusterTarget(t)) return [...t.cluster].map(norm).sort().join(',');
     if (typeof t !== 'string') return `${t.host ?? '127.0.0.1'}:${t.port ?? 6379}/${t.db ?? 0}`;
