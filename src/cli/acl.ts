@@ -17,10 +17,15 @@
  * BullMQ's Lua scripts too, so its scripts reach only `to-B`'s keys. No pub/sub channels.
  *
  * A's own node, and the producing side of every queue on A, use A's own user.
+ *
+ * A node on a Redis Cluster is refused (a {@link ConfigError} saying so): ACL users are
+ * per server in a cluster (each master and replica needs them, and a replica promoted
+ * later too), and the key patterns would have to follow the cluster key layout's hash
+ * tags. Its peers use the node's own credentials (`nodes[].redis`) until that is built.
  */
 import { randomBytes } from 'node:crypto';
-import { maskUrl } from '../store/credentials.js';
 import { ConfigError, type ClusterConfig } from './config.js';
+import { safeUrl } from './logger.js';
 
 /** One peer's user on a node's Redis. */
 export interface PeerUser {
@@ -44,13 +49,19 @@ export function peerUserName(prefix: string, peer: string): string {
 export function peerUsers(config: ClusterConfig, nodeId: string): PeerUser[] {
   const node = config.nodes.find((n) => n.id === nodeId);
   if (!node) throw new ConfigError('Unknown node', [`--node: "${nodeId}" is not one of the configured nodes (${config.nodes.map((n) => n.id).join(', ')})`]);
+  const redis = node.redis;
+  if (typeof redis !== 'string') {
+    throw new ConfigError('Per-peer ACL users are not supported on a Redis Cluster', [
+      `nodes[${nodeId}].redis is a Redis Cluster (${safeUrl(redis)}): its ACL users would have to be created on every node of the cluster and follow its key layout, which "eventual-cache acl" does not do yet. Let the peers use the node's own credentials (leave nodes[].peerRedis unset), or create users on every cluster node by hand.`,
+    ]);
+  }
   const p = config.prefix;
   return config.nodes
     .filter((n) => n.id !== nodeId)
     .map((peerNode) => {
       const peer = peerNode.id;
       const configured = node.peerRedis?.[peer];
-      const parsed = configured ? new URL(configured) : undefined;
+      const parsed = typeof configured === 'string' ? new URL(configured) : undefined;
       const user = parsed?.username ? decodeURIComponent(parsed.username) : peerUserName(p, peer);
       const password = parsed?.password ? decodeURIComponent(parsed.password) : randomBytes(24).toString('hex');
       const args = [
@@ -72,7 +83,7 @@ export function peerUsers(config: ClusterConfig, nodeId: string): PeerUser[] {
         '+info',
         '+client|setname',
       ];
-      const url = new URL(node.redis);
+      const url = new URL(redis);
       url.username = encodeURIComponent(user);
       url.password = encodeURIComponent(password);
       return { peer, user, password, args, line: `ACL ${args.join(' ')}`, url: url.toString() };
@@ -84,7 +95,7 @@ export function aclScript(config: ClusterConfig, nodeId: string): string {
   const node = config.nodes.find((n) => n.id === nodeId);
   const users = peerUsers(config, nodeId);
   const lines = [
-    `# ACL users for the peers of node ${nodeId}; run on ${nodeId}'s Redis (${maskUrl(node?.redis ?? '')}), e.g. redis-cli -u <url> < this-file.`,
+    `# ACL users for the peers of node ${nodeId}; run on ${nodeId}'s Redis (${safeUrl(node?.redis ?? '')}), e.g. redis-cli -u <url> < this-file.`,
     `# Each peer may read ${nodeId}'s records, digests and peer list, and run its own queue; nothing else.`,
     `# ${nodeId}'s own node keeps its own (full) user. Store this output like a password file.`,
   ];

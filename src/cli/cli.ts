@@ -24,7 +24,8 @@ Commands:
   cluster              Run every node of the config in this process (development, demos).
                        Without a config: nodes A, B, C on ports 3001-3003, Redis databases 1-3
                        of REDIS_URL (default redis://127.0.0.1:6379); a private redis-server
-                       is started if nothing answers there.
+                       is started if nothing answers there. With REDIS_CLUSTER (seed URLs,
+                       comma-separated) all three run on that Redis Cluster instead.
   node --id ID         Run one node of the config (one per machine or container).
   repair               Run one anti-entropy round for every pair of nodes of the config
                        (against their Redis; the nodes may be running) and print what
@@ -241,7 +242,7 @@ async function demo(io: CliIo, file: string | undefined, urls: string[] | undefi
   let nodes: RunningNodes | undefined;
   const cleanup = async () => {
     await nodes?.close();
-    const urlsToClean = [...new Set(provision.config.nodes.map((n) => n.redis))];
+    const urlsToClean = [...new Map(provision.config.nodes.map((n) => [JSON.stringify(n.redis), n.redis])).values()];
     await Promise.allSettled(urlsToClean.map((u) => deleteKeysWithPrefix(u, prefix)));
     await provision.close();
   };

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { NODE_ID_PATTERN } from '../clock/timestamp.js';
 import { EventualCacheError } from '../errors/index.js';
+import { clusterSeedsProblem } from '../node/options.js';
+import type { ClusterTarget } from '../store/connections.js';
 
 /** Levels accepted by `logLevel` / `LOG_LEVEL` (pino's, plus `silent`). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -31,8 +33,24 @@ const port = z
   .int({ error: 'expected integer' })
   .min(0, { error: 'expected a port between 0 and 65535' })
   .max(65_535, { error: 'expected a port between 0 and 65535' });
-const redisUrl = z.string({ error: 'expected a Redis URL such as redis://127.0.0.1:6379/1' }).refine(isRedisUrl, {
-  error: 'expected a Redis URL such as redis://127.0.0.1:6379/1 (redis:// or rediss://)',
+const TARGET_EXPECTED = 'expected a Redis URL such as redis://127.0.0.1:6379/1 (redis:// or rediss://), or a Redis Cluster {"cluster": ["redis://h1:7000", …]}';
+
+/**
+ * A node's Redis: a URL, or a Redis Cluster by its seed URLs (`{"cluster": [...]}`, checked
+ * by the engine's own rule, {@link clusterSeedsProblem}, so the file and the library agree).
+ */
+const redisTarget = z.custom<string | ClusterTarget>().superRefine((value, ctx) => {
+  if (typeof value === 'string') {
+    if (!isRedisUrl(value)) ctx.addIssue({ code: 'custom', message: TARGET_EXPECTED });
+    return;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !('cluster' in value)) {
+    ctx.addIssue({ code: 'custom', message: TARGET_EXPECTED });
+    return;
+  }
+  for (const key of Object.keys(value).filter((k) => k !== 'cluster')) ctx.addIssue({ code: 'custom', path: [key], message: 'unknown field (a cluster is {"cluster": [seed URLs]})' });
+  const problem = clusterSeedsProblem(value.cluster);
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.index === undefined ? ['cluster'] : ['cluster', problem.index], message: problem.message });
 });
 
 const delayRange = z
@@ -45,7 +63,7 @@ const delaySchema = z.union([nonNegativeMs(), delayRange], {
 const nodeSchema = z.strictObject({
   id: z.string({ error: 'expected a string' }).regex(NODE_ID_PATTERN, { error: 'expected 1-64 letters, digits, "_" or "-"' }),
   port,
-  redis: redisUrl,
+  redis: redisTarget,
   host: z.string({ error: 'expected a string' }).min(1, { error: 'expected a host name or address' }).optional(),
   url: z
     .string({ error: 'expected a URL such as http://node-b:3002' })
@@ -53,7 +71,7 @@ const nodeSchema = z.strictObject({
     .optional(),
   clockOffsetMs: ms().optional(),
   /** How each other node reaches this node's Redis, by peer id: a per-link user (see `eventual-cache acl`). */
-  peerRedis: z.record(z.string().regex(NODE_ID_PATTERN, { error: 'expected a node id' }), redisUrl).optional(),
+  peerRedis: z.record(z.string().regex(NODE_ID_PATTERN, { error: 'expected a node id' }), redisTarget).optional(),
 });
 
 /** The config file as written; every field but `nodes` entries' `id`, `port`, `redis` is optional. */
@@ -131,9 +149,12 @@ export const configFileSchema = z
       const twin = ids.get(n.id);
       if (twin !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id "${n.id}" (also nodes[${twin}].id)` });
       ids.set(n.id, i);
-      for (const peer of Object.keys(n.peerRedis ?? {})) {
+      for (const [peer, target] of Object.entries(n.peerRedis ?? {})) {
         if (peer === n.id || !c.nodes?.some((m) => m.id === peer)) {
           ctx.addIssue({ code: 'custom', path: ['nodes', i, 'peerRedis', peer], message: `"${peer}" is not another configured node` });
+        } else if ((typeof target === 'string') !== (typeof n.redis === 'string')) {
+          const kind = typeof n.redis === 'string' ? 'a single Redis server, so a URL' : 'a Redis Cluster, so {"cluster": [seed URLs]}';
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'peerRedis', peer], message: `"${n.id}"'s Redis is ${kind} is expected here too (how ${peer} reaches that same Redis)` });
         }
       }
       if (n.port === 0) return;

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ReplicaNodeOptions } from '../node/options.js';
+import type { ClusterTarget } from '../store/connections.js';
 import { DEFAULT_REPLICATION_OPTIONS, type DelaySpec } from '../replication/options.js';
 import { ConfigError, configFileSchema, DEFAULT_FIRST_PORT, formatIssues, type ConfigFile, type LogLevel } from './config-schema.js';
 import { definedOnly, ENV, nonEmpty, readEnv } from './env.js';
@@ -29,8 +30,11 @@ export interface NodeConfig {
   id: string;
   /** HTTP port (0 picks a free one). */
   port: number;
-  /** This node's Redis URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS). */
-  redis: string;
+  /**
+   * This node's Redis: a URL (`redis://[user:pass@]host:port/db`, `rediss://` for TLS), or
+   * a Redis Cluster by its seed URLs (`{cluster: ['redis://h1:7000', …]}`, database 0 only).
+   */
+  redis: ConfigTarget;
   /** Interface the HTTP server binds; falls back to the cluster-wide `host`. */
   host?: string;
   /**
@@ -47,8 +51,11 @@ export interface NodeConfig {
    * How each other node reaches this node's Redis, by peer id, e.g. with a per-link ACL
    * user (`eventual-cache acl`); a peer not listed uses `redis`.
    */
-  peerRedis?: Record<string, string>;
+  peerRedis?: Record<string, ConfigTarget>;
 }
+
+/** A Redis as the config names it: a URL or a Redis Cluster's seed URLs. */
+export type ConfigTarget = string | ClusterTarget;
 
 /** Replication settings the config file may carry (a subset of the engine's `ReplicationOptions`). */
 export interface ReplicationConfig {
@@ -105,8 +112,10 @@ export interface ConfigSource {
   file?: string;
   /** True when the node list is the built-in A, B, C default (the CLI may start a private Redis for it). */
   embedded: boolean;
-  /** When `embedded`: the Redis server whose databases 1–3 the nodes use. */
+  /** When `embedded` on a server: the Redis server whose databases 1–3 the nodes use. */
   redisUrl?: string;
+  /** When `embedded` on a Redis Cluster (`REDIS_CLUSTER`): its seed URLs, which all three nodes share. */
+  redisCluster?: string[];
   /** Environment variables that were applied. */
   env: string[];
   /** Settings that were given but do not apply to this command. */
@@ -154,13 +163,21 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     for (const n of merged.nodes) if (overlay.peerRedis[n.id]) n.peerRedis = { ...n.peerRedis, ...overlay.peerRedis[n.id] };
   }
   if (!merged.nodes) {
-    const base = nonEmpty(env[ENV.redisUrl]) ?? DEFAULT_REDIS_URL;
     const firstPort = overlay.port ?? DEFAULT_FIRST_PORT;
-    merged.nodes = embeddedNodes(base, firstPort);
     source.embedded = true;
-    source.redisUrl = base;
+    if (overlay.redisCluster) {
+      if (nonEmpty(env[ENV.redisUrl])) throw new ConfigError('Invalid environment variables', [`${ENV.redisUrl} and ${ENV.redisCluster}: set one of them (the embedded default runs on one Redis server or one Redis Cluster)`]);
+      merged.nodes = embeddedNodes({ cluster: overlay.redisCluster }, firstPort);
+      source.redisCluster = overlay.redisCluster;
+    } else {
+      const base = nonEmpty(env[ENV.redisUrl]) ?? DEFAULT_REDIS_URL;
+      merged.nodes = embeddedNodes(base, firstPort);
+      source.redisUrl = base;
+    }
   } else {
-    if (env[ENV.redisUrl]) source.warnings.push(`${ENV.redisUrl} is ignored: it only applies to the embedded default cluster (no config file, no ${ENV.nodes})`);
+    for (const name of [ENV.redisUrl, ENV.redisCluster]) {
+      if (nonEmpty(env[name])) source.warnings.push(`${name} is ignored: it only applies to the embedded default cluster (no config file, no ${ENV.nodes})`);
+    }
   }
   const nodeId = options.nodeId ?? nonEmpty(env[ENV.nodeId]);
   if (nodeId !== undefined) {
@@ -218,9 +235,18 @@ function readConfigFile(file: string): string {
   }
 }
 
-/** The A, B, C default: databases 1–3 of one Redis server, ports `firstPort`.. `firstPort + 2`. */
-export function embeddedNodes(redisUrl: string, firstPort = DEFAULT_FIRST_PORT): NodeConfig[] {
-  return EMBEDDED_NODE_IDS.map((id, i) => ({ id, port: firstPort === 0 ? 0 : firstPort + i, redis: withDatabase(redisUrl, i + 1), clockOffsetMs: 0 }));
+/**
+ * The A, B, C default on ports `firstPort`.. `firstPort + 2`: databases 1–3 of one Redis
+ * server, or all three on one Redis Cluster (it has only database 0; every key of a node
+ * carries the node's id, so nodes can share it).
+ */
+export function embeddedNodes(redis: ConfigTarget, firstPort = DEFAULT_FIRST_PORT): NodeConfig[] {
+  return EMBEDDED_NODE_IDS.map((id, i) => ({
+    id,
+    port: firstPort === 0 ? 0 : firstPort + i,
+    redis: typeof redis === 'string' ? withDatabase(redis, i + 1) : { cluster: [...redis.cluster] },
+    clockOffsetMs: 0,
+  }));
 }
 
 /** The URL with its database number (the path) replaced; unparseable URLs are returned as they are, for the validator to reject. */

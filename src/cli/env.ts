@@ -5,6 +5,8 @@
  */
 import { NODE_ID_PATTERN } from '../clock/timestamp.js';
 import type { DelaySpec } from '../replication/options.js';
+import { clusterSeedsProblem } from '../node/options.js';
+import type { ClusterTarget } from '../store/connections.js';
 import { maskCredentials } from '../store/credentials.js';
 import { ConfigError, DEFAULT_FIRST_PORT, isRedisUrl, LOG_LEVELS, type ConfigFile } from './config-schema.js';
 
@@ -14,6 +16,7 @@ export const ENV = Object.freeze({
   nodes: 'EVENTUAL_CACHE_NODES',
   nodeId: 'EVENTUAL_CACHE_NODE_ID',
   redisUrl: 'REDIS_URL',
+  redisCluster: 'REDIS_CLUSTER',
   port: 'PORT',
   host: 'EVENTUAL_CACHE_HOST',
   prefix: 'EVENTUAL_CACHE_PREFIX',
@@ -59,8 +62,10 @@ export interface EnvOverlay {
   limits: NonNullable<ConfigFile['limits']>;
   http: NonNullable<ConfigFile['http']>;
   nodes?: NonNullable<ConfigFile['nodes']>;
-  /** `EVENTUAL_CACHE_PEER_REDIS`: node id -> peer id -> URL. */
-  peerRedis?: Record<string, Record<string, string>>;
+  /** `EVENTUAL_CACHE_PEER_REDIS`: node id -> peer id -> URL or cluster. */
+  peerRedis?: Record<string, Record<string, string | ClusterTarget>>;
+  /** `REDIS_CLUSTER`: the seed URLs of the embedded default's Redis Cluster. */
+  redisCluster?: string[];
   port?: number;
   clockOffsetMs?: number;
 }
@@ -87,15 +92,24 @@ const asHostList: Parse<string[]> = (text) => {
   const hosts = text.split(',').map((h) => h.trim()).filter((h) => h !== '');
   return hosts.every((h) => /^[^\s/@]+$/.test(h)) ? { value: hosts } : { error: 'expected comma-separated host names without port or scheme' };
 };
-/** `A>B=redis://…,A>C=redis://…`: how B (C) reaches A's Redis. */
-const asPeerRedis: Parse<Record<string, Record<string, string>>> = (text) => {
-  const out: Record<string, Record<string, string>> = {};
+/** `A>B=redis://…,A>C=cluster:redis://…|redis://…`: how B (C) reaches A's Redis. */
+const asPeerRedis: Parse<Record<string, Record<string, string | ClusterTarget>>> = (text) => {
+  const out: Record<string, Record<string, string | ClusterTarget>> = {};
   for (const [i, entry] of text.split(',').map((e) => e.trim()).filter((e) => e !== '').entries()) {
     const m = /^([A-Za-z0-9_-]{1,64})>([A-Za-z0-9_-]{1,64})=(.+)$/.exec(entry);
-    if (!m || !isRedisUrl(m[3] as string)) return { error: `entry ${i + 1}: expected NODE>PEER=REDIS_URL (the URL PEER uses to reach NODE's Redis)` };
-    (out[m[1] as string] ??= {})[m[2] as string] = m[3] as string;
+    if (!m) return { error: `entry ${i + 1}: expected NODE>PEER=REDIS_URL or NODE>PEER=cluster:URL|URL… (how PEER reaches NODE's Redis)` };
+    const target = parseTarget(m[3] as string);
+    if (typeof target === 'object' && 'error' in target) return { error: `entry ${i + 1} ("${m[1]}>${m[2]}"): ${target.error}` };
+    (out[m[1] as string] ??= {})[m[2] as string] = target;
   }
   return { value: out };
+};
+/** `REDIS_CLUSTER`: comma-separated seed URLs. */
+const asSeedList: Parse<string[]> = (text) => {
+  const seeds = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const problem = clusterSeedsProblem(seeds);
+  if (!problem) return { value: seeds };
+  return { error: problem.index === undefined ? `expected comma-separated seed URLs such as redis://h1:7000,redis://h2:7001` : `seed ${problem.index + 1}: ${problem.message}` };
 };
 const asNodes: Parse<NonNullable<ConfigFile['nodes']>> = (text) => {
   const nodes = parseNodeList(text);
@@ -160,6 +174,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
     ...definedOnly({
       nodes: take(ENV.nodes, asNodes),
       peerRedis: take(ENV.peerRedis, asPeerRedis),
+      redisCluster: take(ENV.redisCluster, asSeedList),
       port: take(ENV.port, asPort),
       clockOffsetMs: take(ENV.clockOffsetMs, asInteger),
     }),
@@ -169,18 +184,18 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
 }
 
 /**
- * `EVENTUAL_CACHE_NODES`: comma-separated `ID[:PORT]=REDIS_URL`, e.g.
- * `A:3001=redis://redis-a:6379/0,B:3002=redis://redis-b:6379/0`. A missing port is
- * 3001 + the entry's position.
+ * `EVENTUAL_CACHE_NODES`: comma-separated `ID[:PORT]=REDIS`, e.g.
+ * `A:3001=redis://redis-a:6379/0,B:3002=cluster:redis://b1:7000|redis://b2:7000`. `REDIS`
+ * is a URL, or `cluster:` and a Redis Cluster's seed URLs separated by `|` (a character a
+ * URL never holds unencoded, unlike `,`). A missing port is 3001 + the entry's position.
  */
 export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> | string {
   const nodes: NonNullable<ConfigFile['nodes']> = [];
   const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
   for (const [i, entry] of entries.entries()) {
     const eq = entry.indexOf('=');
-    if (eq <= 0) return `entry ${i + 1} ("${maskCredentials(entry)}"): expected ID[:PORT]=REDIS_URL`;
+    if (eq <= 0) return `entry ${i + 1} ("${maskCredentials(entry)}"): expected ID[:PORT]=REDIS_URL or ID[:PORT]=cluster:URL|URL…`;
     const [id = '', portText] = entry.slice(0, eq).split(':');
-    const redis = entry.slice(eq + 1);
     let nodePort = DEFAULT_FIRST_PORT + i;
     if (portText !== undefined) {
       const p = parseInteger(portText);
@@ -188,11 +203,29 @@ export function parseNodeList(value: string): NonNullable<ConfigFile['nodes']> |
       nodePort = p;
     }
     if (!NODE_ID_PATTERN.test(id)) return `entry ${i + 1}: node id "${id}" must be 1-64 letters, digits, "_" or "-"`;
-    if (!isRedisUrl(redis)) return `entry ${i + 1} ("${id}"): expected a Redis URL such as redis://127.0.0.1:6379/1 after "="`;
+    const redis = parseTarget(entry.slice(eq + 1));
+    if (typeof redis === 'object' && 'error' in redis) return `entry ${i + 1} ("${id}"): ${redis.error}`;
     nodes.push({ id, port: nodePort, redis });
   }
   if (nodes.length === 0) return 'expected at least one ID[:PORT]=REDIS_URL entry';
   return nodes;
+}
+
+/** Marks a Redis Cluster in the environment's `…=REDIS` forms: `cluster:URL|URL…`. */
+export const CLUSTER_MARKER = 'cluster:';
+
+/**
+ * A Redis as the environment writes it: a URL, or `cluster:URL|URL…` for a Redis Cluster
+ * (seeds checked like the config file's); `{error}` says what is wrong, without credentials.
+ */
+export function parseTarget(text: string): string | ClusterTarget | { error: string } {
+  if (!text.startsWith(CLUSTER_MARKER)) {
+    return isRedisUrl(text) ? text : { error: 'expected a Redis URL such as redis://127.0.0.1:6379/1, or cluster:URL|URL… for a Redis Cluster' };
+  }
+  const seeds = text.slice(CLUSTER_MARKER.length).split('|').map((s) => s.trim()).filter((s) => s !== '');
+  const problem = clusterSeedsProblem(seeds);
+  if (!problem) return { cluster: seeds };
+  return { error: problem.index === undefined ? 'expected cluster:URL|URL… with at least one seed URL such as redis://h1:7000' : `cluster seed ${problem.index + 1}: ${problem.message}` };
 }
 
 /** `"100"` -> 100, `"100-500"` -> `{min: 100, max: 500}`. */

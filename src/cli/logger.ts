@@ -6,7 +6,7 @@
  * `redact`, and Redis URLs are logged only through {@link safeUrl}, which drops the password.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { describeTarget } from '../store/connections.js';
+import { describeTarget, type ClusterTarget } from '../store/connections.js';
 import { maskCredentials } from '../store/credentials.js';
 import type { LogLevel } from './config.js';
 
@@ -114,7 +114,10 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   return { type: typeof error, message: maskCredentials(String(error)) };
 }
 
-/** A Redis URL fit for a log line: every credential replaced by `***`. */
-export function safeUrl(url: string): string {
-  return describeTarget(url);
+/**
+ * A Redis URL, or a Redis Cluster's seeds (`cluster(redis://h1:7000, …)`), fit for a log
+ * line: every credential replaced by `***`.
+ */
+export function safeUrl(target: string | ClusterTarget): string {
+  return describeTarget(target);
 }

@@ -6,10 +6,12 @@
  * Only the embedded default gets a private server: a configured cluster names its Redis
  * servers on purpose, and a node started alone must share its Redis with its peers.
  */
+import { Cluster, type ClusterOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { EventualCacheError } from '../errors/index.js';
+import { EventualCacheError, RedisUnavailableError } from '../errors/index.js';
 import { LocalRedisServer } from '../local-redis/local-redis.js';
-import { closeRedis, connect, createRedis } from '../store/connections.js';
+import { maskCredentials } from '../store/credentials.js';
+import { closeRedis, connect, createRedis, type ClusterTarget } from '../store/connections.js';
 import { embeddedNodes, type ClusterConfig } from './config.js';
 import { safeUrl } from './logger.js';
 
@@ -85,14 +87,17 @@ function pick(node: ClusterConfig['nodes'][number] | undefined) {
 }
 
 /**
- * Deletes every key under `${prefix}:` in the Redis at `url` (SCAN + UNLINK, never FLUSHDB:
- * the database may be shared). Used by the demo to leave nothing behind.
+ * Deletes every key under `${prefix}:` in the Redis at `target` (SCAN + UNLINK, never
+ * FLUSHDB: the database may be shared). On a Redis Cluster, every master is scanned and
+ * each key unlinked on its own (keys of different slots cannot share one UNLINK). Used by
+ * the demo to leave nothing behind.
  */
-export async function deleteKeysWithPrefix(url: string, prefix: string): Promise<number> {
-  const redis = createRedis(url, 'command', 'eventual-cache:cleanup');
+export async function deleteKeysWithPrefix(target: string | ClusterTarget, prefix: string): Promise<number> {
+  if (typeof target !== 'string') return deleteOnCluster(target, prefix);
+  const redis = createRedis(target, 'command', 'eventual-cache:cleanup');
   let deleted = 0;
   try {
-    await connect(redis, url, 2_000);
+    await connect(redis, target, 2_000);
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
@@ -103,4 +108,63 @@ export async function deleteKeysWithPrefix(url: string, prefix: string): Promise
   } finally {
     await closeRedis(redis);
   }
+}
+
+async function deleteOnCluster(target: ClusterTarget, prefix: string): Promise<number> {
+  const cluster = openCluster(target, 'eventual-cache:cleanup');
+  let deleted = 0;
+  try {
+    try {
+      await withTimeout(cluster.connect(), 5_000, () => new Error('the cluster did not become ready within 5000 ms'));
+    } catch (cause) {
+      throw new RedisUnavailableError(safeUrl(target), maskCredentials(cause instanceof Error ? cause.message : String(cause)), { cause });
+    }
+    for (const master of cluster.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await master.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        if (keys.length > 0) {
+          const results = (await keys.reduce((p, k) => p.unlink(k), master.pipeline()).exec()) ?? [];
+          deleted += results.reduce((n, [, r]) => n + Number(r ?? 0), 0);
+        }
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return deleted;
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+/**
+ * An ioredis `Cluster` client for `target` (lazy: `connect()` it). The seeds' user,
+ * password, TLS (`rediss://`) and URL options become the `redisOptions` of every node the
+ * client discovers; the target's validation guarantees all seeds agree on them.
+ */
+export function openCluster(target: ClusterTarget, name: string): Cluster {
+  const [first = ''] = target.cluster;
+  const url = new URL(first);
+  const query = Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'db'));
+  const redisOptions: ClusterOptions['redisOptions'] = {
+    ...query,
+    connectionName: name,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  const startupNodes = target.cluster.map((seed) => {
+    const u = new URL(seed);
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 6379) };
+  });
+  const cluster = new Cluster(startupNodes, { lazyConnect: true, redisOptions, clusterRetryStrategy: () => null, enableOfflineQueue: false });
+  cluster.on('error', () => undefined);
+  return cluster;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -228,8 +228,10 @@ export class LocalRedisCluster {
 
   /**
    * Commands each current master has run (`INFO commandstats`, total `calls`) since it
-   * started or since {@link resetStats}, leaving out `exclude` (by default the
-   * introspection a harness or a driver's topology refresh sends: CLUSTER, INFO, PING, …).
+   * started or since {@link resetStats} (which {@link start} calls last), leaving out
+   * `exclude` (by default the introspection a harness or a driver's topology refresh sends
+   * and replication's own traffic: CLUSTER, INFO, PING, REPLCONF, …). The SCANs of
+   * {@link keysPerMaster} do count.
    */
   async commandsPerMaster(exclude: readonly string[] = INTROSPECTION_COMMANDS): Promise<Map<number, number>> {
     const out = new Map<number, number>();

@@ -7,6 +7,7 @@ import { InvalidOptionsError } from '../errors/index.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from './bounded-close.js';
 import { resolveReplicationOptions, type ReplicationOptions } from '../replication/options.js';
 import type { RedisTarget } from '../store/connections.js';
+import { maskUrl } from '../store/credentials.js';
 import { DEFAULT_LEASE_TTL_MS } from '../store/lease.js';
 import { DEFAULT_STORE_OPTIONS, type StoreOptions } from '../store/record-store.js';
 import type { TransactionHooks } from '../store/transaction.js';
@@ -53,7 +54,11 @@ export const DEFAULT_LIMIT_OPTIONS: LimitOptions = Object.freeze({
 export interface ReplicaNodeOptions extends Partial<StoreOptions> {
   /** This node's id: letters, digits, `_` or `-`, at most 64 characters. */
   id: string;
-  /** This node's own Redis (a URL such as `redis://127.0.0.1:6379/1`, or ioredis options). */
+  /**
+   * This node's own Redis: a URL such as `redis://127.0.0.1:6379/1`, ioredis options, or a
+   * Redis Cluster by its seed URLs, `{cluster: ['redis://h1:7000', 'redis://h2:7001']}`
+   * (database 0 only; see {@link clusterSeedsProblem}).
+   */
   redis: RedisTarget;
   /** The other nodes of the cluster. */
   peers: PeerOptions[];
@@ -183,7 +188,58 @@ function checkTarget(field: string, target: unknown): void {
     }
     return;
   }
-  if (typeof target !== 'object' || target === null) throw new InvalidOptionsError(field, 'must be a Redis URL or ioredis options');
+  if (typeof target !== 'object' || target === null) throw new InvalidOptionsError(field, 'must be a Redis URL, ioredis options or {cluster: [seed URLs]}');
+  if ('cluster' in target) {
+    const problem = clusterSeedsProblem((target as { cluster: unknown }).cluster);
+    if (problem) throw new InvalidOptionsError(problem.index === undefined ? `${field}.cluster` : `${field}.cluster[${problem.index}]`, problem.message);
+  }
+}
+
+/** What is wrong with one entry of a cluster's seed list; `index` is absent for the list as a whole. */
+export interface ClusterSeedsProblem {
+  index?: number;
+  message: string;
+}
+
+const SEED_EXAMPLE = 'redis://h1:7000';
+
+/**
+ * What is wrong with `seeds` as the seed list of a Redis Cluster target
+ * (`{cluster: seeds}`), or `undefined`. Every seed is a `redis://` or `rediss://` URL with
+ * a host, naming no database but 0 (a cluster has only database 0, so a URL naming another
+ * is a mistake, not a choice), and all of them use the same scheme, credentials and
+ * options: the client reaches every node it discovers with one user and one TLS setting,
+ * so seeds that differ could not all be honoured. Messages never quote credentials.
+ */
+export function clusterSeedsProblem(seeds: unknown): ClusterSeedsProblem | undefined {
+  if (!Array.isArray(seeds)) return { message: `must be an array of seed URLs such as ["${SEED_EXAMPLE}", "redis://h2:7001"]` };
+  if (seeds.length === 0) return { message: `must list at least one seed URL such as ${SEED_EXAMPLE}` };
+  let first: string | undefined;
+  for (const [index, seed] of seeds.entries()) {
+    const url = typeof seed === 'string' ? parseUrl(seed) : undefined;
+    if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+      return { index, message: `must be a redis:// or rediss:// URL with a host, such as ${SEED_EXAMPLE}` };
+    }
+    const named = [url.pathname.replace(/^\//, ''), url.searchParams.get('db')].find((db) => db !== null && Number(db) !== 0);
+    if (named !== undefined) {
+      return { index, message: `${maskUrl(seed as string)} names database ${named}, but a Redis Cluster has only database 0: drop the database from the URL` };
+    }
+    const params = [...url.searchParams].filter(([k]) => k !== 'db').sort(([a], [b]) => a.localeCompare(b));
+    const shared = `${url.protocol}${url.username}:${url.password}?${new URLSearchParams(params).toString()}`;
+    if (first === undefined) first = shared;
+    else if (shared !== first) {
+      return { index, message: 'must use the same scheme (redis:// or rediss://), credentials and options as the first seed: one client reaches every node of the cluster with one user and one TLS setting' };
+    }
+  }
+  return undefined;
+}
+
+function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -3,47 +3,15 @@
  * Dockerfile and checks they stay in step with the CLI: service names, environment
  * variables the config loader accepts, node ids, ports and Redis hosts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { ENV, loadConfig, type ClusterConfig } from '../../src/cli/config.js';
+import { ENV } from '../../src/cli/config.js';
+import { configOf, dockerfileEnv, readCompose, readRepoFile as read, repoRoot as root, type Service } from '../support/compose.js';
 
-const root = new URL('../../', import.meta.url);
-const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
-
-interface Service {
-  image?: string;
-  build?: string | { context: string };
-  command?: string[];
-  environment?: Record<string, string | number>;
-  ports?: string[];
-  depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test: string[] };
-}
-
-const compose = parse(read('docker-compose.yml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const compose = readCompose('docker-compose.yml');
 const services = compose.services;
 const NODE_IDS = ['A', 'B', 'C'] as const;
 const KNOWN_VARIABLES = new Set<string>(Object.values(ENV));
-
-/** Compose's `${NAME:-default}` / `${NAME}` interpolation, with an empty shell environment. */
-function interpolate(value: string | number): string {
-  return String(value).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_, _name: string, fallback?: string) => fallback ?? '');
-}
-
-/** What the node service's environment makes the CLI load, exactly as `eventual-cache node` would. */
-function configOf(service: Service): { config: ClusterConfig; env: Record<string, string> } {
-  const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
-  return { config: loadConfig({ env: { ...dockerfileEnv(), ...env } }), env };
-}
-
-/** `ENV NAME=value` lines of the Dockerfile's final stage. */
-function dockerfileEnv(): Record<string, string> {
-  const stages = read('Dockerfile').replace(/\\\n/g, ' ').split(/^FROM /m);
-  const last = stages[stages.length - 1] ?? '';
-  const pairs = [...last.matchAll(/^ENV\s+(.+)$/gm)].flatMap((m) => [...(m[1] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g)]);
-  return Object.fromEntries(pairs.map((p) => [p[1] as string, p[2] as string]));
-}
 
 describe('docker-compose.yml', () => {
   it('should define one Redis and one node service per node id', () => {

@@ -235,7 +235,7 @@ describe('parseDelay', () => {
 
 describe('parseNodeList', () => {
   it('should explain a malformed entry', () => {
-    expect(parseNodeList('A')).toBe('entry 1 ("A"): expected ID[:PORT]=REDIS_URL');
+    expect(parseNodeList('A')).toBe('entry 1 ("A"): expected ID[:PORT]=REDIS_URL or ID[:PORT]=cluster:URL|URL…');
     expect(parseNodeList('A:x=redis://h:1/0')).toMatch(/expected a port/);
     expect(parseNodeList('A B=redis://h:1/0')).toMatch(/node id "A B"/);
   });
