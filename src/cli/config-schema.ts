@@ -98,6 +98,8 @@ export const configFileSchema = z
       })
       .optional(),
     tombstoneRetentionMs: positiveInt().optional(),
+    waitReplicas: nonNegativeInt().optional(),
+    waitTimeoutMs: positiveInt().optional(),
     antiEntropy: z
       .strictObject({
         enabled: z.boolean({ error: 'expected true or false' }).optional(),

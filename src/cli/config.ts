@@ -79,6 +79,10 @@ export interface ClusterConfig {
   replication: ReplicationConfig;
   /** Unit: milliseconds. @defaultValue the engine's (24 h) */
   tombstoneRetentionMs?: number;
+  /** Redis replicas that must confirm a local write (`WAIT`) before it is acknowledged. @defaultValue the engine's (0) */
+  waitReplicas?: number;
+  /** Unit: milliseconds. @defaultValue the engine's (1 s) */
+  waitTimeoutMs?: number;
   /** Anti-entropy settings (`leaves` is the digest's leaf count); see `AntiEntropyOptions`. @defaultValue the engine's */
   antiEntropy: NonNullable<ConfigFile['antiEntropy']>;
   /** Unit: milliseconds. @defaultValue the engine's (60 s) */
@@ -203,6 +207,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     replication: definedOnly(c.replication ?? {}),
     antiEntropy: definedOnly(c.antiEntropy ?? {}),
     ...(c.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: c.tombstoneRetentionMs } : {}),
+    ...(c.waitReplicas !== undefined ? { waitReplicas: c.waitReplicas } : {}),
+    ...(c.waitTimeoutMs !== undefined ? { waitTimeoutMs: c.waitTimeoutMs } : {}),
     ...(c.maxDriftMs !== undefined ? { maxDriftMs: c.maxDriftMs } : {}),
     ...(c.closeTimeoutMs !== undefined ? { closeTimeoutMs: c.closeTimeoutMs } : {}),
     ...(c.leaseTtlMs !== undefined ? { leaseTtlMs: c.leaseTtlMs } : {}),
@@ -275,6 +281,8 @@ export function toNodeOptions(config: ClusterConfig, id: string): ReplicaNodeOpt
     clockOffsetMs: node.clockOffsetMs,
     ...(config.maxDriftMs !== undefined ? { maxDriftMs: config.maxDriftMs } : {}),
     ...(config.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: config.tombstoneRetentionMs } : {}),
+    ...(config.waitReplicas !== undefined ? { waitReplicas: config.waitReplicas } : {}),
+    ...(config.waitTimeoutMs !== undefined ? { waitTimeoutMs: config.waitTimeoutMs } : {}),
     ...antiEntropyOf(config),
     ...(config.closeTimeoutMs !== undefined ? { closeTimeoutMs: config.closeTimeoutMs } : {}),
     ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),

@@ -42,4 +42,29 @@ describe('ReplicaNode on a Redis Cluster store', () => {
       expect(await C.get('user:1')).toBeUndefined();
     });
   });
+
+  describe('when a node moves from a single server to a Redis Cluster store', () => {
+    it('should fill the new, empty cluster store from its peers and replicate from there', async () => {
+      // The documented migration: drain the node (its backlog 0), stop every node, point the
+      // node and its peers' config at the cluster, start again. The node finds an empty
+      // store (a wiped database) and pulls every record, tombstones included, from its peers.
+      const before = await h.cluster('migrate', ['A', 'B', 'C']);
+      const C0 = before.node('C');
+      const keys = Array.from({ length: 100 }, (_, i) => `item:${i}`);
+      await Promise.all(keys.map((k, i) => C0.put(k, { i })));
+      await Promise.all(keys.slice(0, 10).map((k) => C0.delete(k)));
+      await waitForConvergence(before.nodes, keys, { timeoutMs: 15_000 });
+      await C0.flushOutbox();
+      await before.closeAll();
+
+      const after = await h.cluster('migrate', ['A', 'B', 'C'], { prefix: before.prefix, redis: { C: onCluster() } });
+      const C = after.node('C');
+      const agreed = await waitForConvergence(after.nodes, keys, { timeoutMs: 20_000, message: 'the migrated node to hold every record again' });
+      expect([...agreed.values()].filter((r) => r.deleted)).toHaveLength(10);
+      const fresh = await C.put('after-move', true);
+      await waitForConvergence(after.nodes, ['after-move'], { expectedHlc: { 'after-move': fresh.hlc }, timeoutMs: 10_000 });
+      const onMasters = [...(await rc.keysPerMaster(`${after.prefix}:C:{*}:rec:*`)).values()];
+      expect(onMasters.reduce((a, b) => a + b, 0)).toBe(keys.length + 1);
+    });
+  });
 });

@@ -154,4 +154,36 @@ describe('ReplicaNode on a Redis Cluster store', () => {
       await waitForConvergence([A, B, C], [...held.keys()], { expectedHlc: held, timeoutMs: 30_000, message: 'every held write on every node' });
     });
   });
+
+  describe('when tombstones age and a record in the cluster store is unusable', () => {
+    it('should collect tombstones once the peer has them, and quarantine the bad record', async () => {
+      const cluster = await h.cluster('cluster-gc', ['A', 'B'], {
+        redis: { A: onCluster(), B: onCluster() },
+        common: { tombstoneRetentionMs: 300, antiEntropy: FAST_AE },
+      });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const keys = Array.from({ length: 30 }, (_, i) => `gone:${i}`);
+      await Promise.all(keys.map((k) => A.put(k, 1)));
+      await waitForConvergence(cluster.nodes, keys, { timeoutMs: 10_000 });
+      await Promise.all(keys.map((k) => A.delete(k)));
+      const aKeys = keysFor(cluster.prefix, 'A', onCluster());
+      const admin = clusterClient(rc.seeds);
+      try {
+        await waitFor(async () => ({ done: (await Promise.all(keys.map((k) => admin.exists(aKeys.record(k))))).every((n) => n === 0), observed: await A.status() }), {
+          timeoutMs: 15_000,
+          message: "A's tombstones to be collected once B acknowledged them",
+        });
+        for (const k of keys) expect(await B.get(k)).toBeUndefined();
+        // Bytes that are no record: a read moves them aside, and the key is writable again.
+        await admin.set(aKeys.record('bad'), 'not a record');
+        expect(await A.get('bad')).toBeUndefined();
+        await waitFor(async () => ({ done: (await A.status()).badRecords?.quarantined === 1, observed: (await A.status()).badRecords }), { timeoutMs: 5_000, message: 'the bad record to be quarantined' });
+        expect((await A.badRecordList()).quarantined.map((q) => q.key)).toEqual(['bad']);
+        await A.put('bad', 'good');
+        await waitFor(async () => (await B.get('bad'))?.value === 'good', { timeoutMs: 10_000, message: 'the repaired key to replicate' });
+      } finally {
+        admin.disconnect();
+      }
+    });
+  });
 });
