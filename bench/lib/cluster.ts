@@ -1,20 +1,22 @@
 /**
- * An in-process cluster on the private Redis (one database per node) and the one
- * definition of "converged" every replicated scenario uses: replication drained on every
- * node AND every node holding byte-identical records (the encoding is canonical, so equal
- * bytes mean equal records), with the expected number of keys.
+ * An in-process cluster on the private Redis (one database per node), or on any Redis
+ * targets (a server per node, a Redis Cluster shared by all), and the one definition of
+ * "converged" every replicated scenario uses: replication drained on every node AND every
+ * node holding byte-identical records (the encoding is canonical, so equal bytes mean
+ * equal records), with the expected number of keys.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ReplicaNode } from '../../src/node/replica-node.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
+import { isClusterTarget, type RedisTarget } from '../../src/store/connections.js';
 import type { StoreOptions } from '../../src/store/record-store.js';
 import type { LocalRedisServer } from '../../src/local-redis/local-redis.js';
 import { ConvergenceError, sleep } from './deadline.js';
 
 export interface BenchCluster {
   readonly nodes: ReplicaNode[];
-  /** A plain connection to each node's database, for verification only. */
-  readonly raw: Redis[];
+  /** A plain connection to each node's store (a cluster client for a Redis Cluster), for verification only. */
+  readonly raw: Array<Redis | Cluster>;
   /** Counts of `replicated` events (every outcome) and of those that applied a newer record. */
   readonly events: { replicated: number; applied: number; lastAt: number };
   /** Background errors the nodes reported (a run with any is not trusted). */
@@ -40,12 +42,16 @@ export function nodeId(i: number): string {
   return `n${i + 1}`;
 }
 
-/** Starts `size` fully meshed nodes; each listens for `replicated` and `error`. */
+/** Starts `size` fully meshed nodes on the private server, a database each; each listens for `replicated` and `error`. */
 export async function startCluster(server: LocalRedisServer, options: ClusterOptions): Promise<BenchCluster> {
   const firstDb = options.firstDb ?? 1;
   if (firstDb + options.size > 16) throw new Error(`a ${options.size}-node cluster from DB ${firstDb} needs more than Redis' 16 databases`);
+  return startClusterOn((i) => server.url(firstDb + i), options);
+}
+
+/** {@link startCluster} with node i's store on `target(i)` (nodes sharing a target are kept apart by their ids). */
+export async function startClusterOn(url: (i: number) => RedisTarget, options: Omit<ClusterOptions, 'firstDb'>): Promise<BenchCluster> {
   const ids = Array.from({ length: options.size }, (_, i) => nodeId(i));
-  const url = (i: number) => server.url(firstDb + i);
   const events = { replicated: 0, applied: 0, lastAt: 0 };
   const errors: Error[] = [];
   const nodes = await Promise.all(
@@ -73,7 +79,7 @@ export async function startCluster(server: LocalRedisServer, options: ClusterOpt
   // A node that starts on a database without its start marker pulls every peer's records
   // (anti-entropy) in the background; measurements must not overlap that.
   await Promise.all(nodes.map((n) => n.resynced()));
-  const raw = ids.map((_, i) => new Redis(url(i), { maxRetriesPerRequest: 1 }));
+  const raw = ids.map((_, i) => openRaw(url(i)));
   return {
     nodes,
     raw,
@@ -84,6 +90,12 @@ export async function startCluster(server: LocalRedisServer, options: ClusterOpt
       raw.forEach((r) => r.disconnect());
     },
   };
+}
+
+/** A verification connection to `target`: a cluster client for a Redis Cluster, else a plain one. */
+export function openRaw(target: RedisTarget): Redis | Cluster {
+  if (isClusterTarget(target)) return new Cluster([...target.cluster], { redisOptions: { maxRetriesPerRequest: 1 } });
+  return typeof target === 'string' ? new Redis(target, { maxRetriesPerRequest: 1 }) : new Redis({ ...target, maxRetriesPerRequest: 1 });
 }
 
 /** Sum of a counter in a node's metrics registry (all label sets unless `labels` narrows it). */
@@ -109,7 +121,10 @@ export async function backlog(cluster: BenchCluster): Promise<{ outbox: number; 
   let failed = 0;
   await Promise.all(
     cluster.nodes.map(async (node, i) => {
-      outbox += await (cluster.raw[i] as Redis).xlen(node.keys.outbox());
+      const redis = cluster.raw[i] as Redis | Cluster;
+      // One outbox per partition (64 on a Redis Cluster store, 1 on a single server).
+      const lengths = await Promise.all(Array.from({ length: node.keys.partitions }, (_, p) => redis.xlen(node.keys.outbox(p))));
+      outbox += lengths.reduce((a, b) => a + b, 0);
       for (const queue of node.queues) {
         const c = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed', 'waiting-children');
         jobs += (c.waiting ?? 0) + (c.delayed ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);
@@ -123,26 +138,41 @@ export async function backlog(cluster: BenchCluster): Promise<{ outbox: number; 
 /** Every record of one node as `userKey -> stored bytes` (or only `keys`, when given). */
 export async function readState(cluster: BenchCluster, index: number, keys?: readonly string[]): Promise<Map<string, string>> {
   const node = cluster.nodes[index] as ReplicaNode;
-  const redis = cluster.raw[index] as Redis;
+  const redis = cluster.raw[index] as Redis | Cluster;
   const out = new Map<string, string>();
+  // An MGET must stay in one slot on a Redis Cluster: the keys of one partition share its tag.
   const fetch = async (redisKeys: string[]) => {
-    if (redisKeys.length === 0) return;
-    const values = await redis.mget(...redisKeys);
-    redisKeys.forEach((k, j) => {
-      const v = values[j];
-      if (v !== null && v !== undefined) out.set(node.keys.userKey(k), v);
-    });
+    const byPartition = new Map<number, string[]>();
+    for (const k of redisKeys) {
+      const p = node.keys.partition(node.keys.userKey(k));
+      const group = byPartition.get(p);
+      if (group) group.push(k);
+      else byPartition.set(p, [k]);
+    }
+    for (const group of byPartition.values()) {
+      const values = await redis.mget(...group);
+      group.forEach((k, j) => {
+        const v = values[j];
+        if (v !== null && v !== undefined) out.set(node.keys.userKey(k), v);
+      });
+    }
   };
   if (keys) {
     for (let i = 0; i < keys.length; i += 1_000) await fetch(keys.slice(i, i + 1_000).map((k) => node.keys.record(k)));
     return out;
   }
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', node.keys.recordPattern(), 'COUNT', 2_000);
-    await fetch(found);
-    cursor = next;
-  } while (cursor !== '0');
+  // A cluster client does not SCAN the cluster: every master is scanned on its own.
+  if (redis instanceof Cluster && redis.status !== 'ready') await redis.ping(); // the slot map, so nodes() knows the masters
+  const scanned = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  if (scanned.length === 0) throw new Error(`${nodeId(index)}: the cluster client knows no master to scan`);
+  for (const server of scanned) {
+    let cursor = '0';
+    do {
+      const [next, found] = await server.scan(cursor, 'MATCH', node.keys.recordPattern(), 'COUNT', 2_000);
+      await fetch(found);
+      cursor = next;
+    } while (cursor !== '0');
+  }
   return out;
 }
 

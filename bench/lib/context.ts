@@ -42,6 +42,17 @@ export interface BenchSizes {
    * distinct keys; then a peer catching up on `catchUpKeys` pending distinct keys.
    */
   outage: { writes: number; hotKeys: number; distinctKeys: number; catchUpKeys: number };
+  /**
+   * Scenario 11: the replicated run (3 nodes, distinct keys) on a 3-master Redis Cluster
+   * store and on a redis-server per node; then local writes with `waitReplicas` 1 and 0 on
+   * the cluster, for `latency.durationMs` at each concurrency.
+   */
+  clusterStore: {
+    writes: number;
+    warmupWrites: number;
+    concurrency: number;
+    latency: { warmupMs: number; durationMs: number; keyspace: number; concurrencies: number[] };
+  };
   /** Longest a replicated run may take to converge after its writes finished. */
   convergeTimeoutMs: number;
   /** Longest a whole scenario may take. */
@@ -61,6 +72,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     antiEntropy: { small: 10_000, large: 1_000_000, diffs: [1, 100, 10_000], equalRuns: 9, idlePasses: 10 },
     sustained: { durationMs: 10_000, concurrencies: [1, 4, 64], delayMs: 50 },
     outage: { writes: 50_000, hotKeys: 10, distinctKeys: 5_000, catchUpKeys: 100_000 },
+    clusterStore: { writes: 10_000, warmupWrites: 1_000, concurrency: 64, latency: { warmupMs: 1_000, durationMs: 3_000, keyspace: 100_000, concurrencies: [1, 64] } },
     convergeTimeoutMs: 120_000,
     scenarioTimeoutMs: 600_000,
   },
@@ -76,6 +88,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     antiEntropy: { small: 10_000, large: 100_000, diffs: [1, 100, 1_000], equalRuns: 5, idlePasses: 5 },
     sustained: { durationMs: 1_000, concurrencies: [1, 4, 64], delayMs: 50 },
     outage: { writes: 5_000, hotKeys: 10, distinctKeys: 500, catchUpKeys: 5_000 },
+    clusterStore: { writes: 3_000, warmupWrites: 300, concurrency: 64, latency: { warmupMs: 300, durationMs: 1_000, keyspace: 20_000, concurrencies: [1, 64] } },
     convergeTimeoutMs: 30_000,
     scenarioTimeoutMs: 90_000,
   },
@@ -91,6 +104,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     antiEntropy: { small: 1_000, large: 5_000, diffs: [1, 100], equalRuns: 3, idlePasses: 2 },
     sustained: { durationMs: 500, concurrencies: [4], delayMs: 50 },
     outage: { writes: 1_000, hotKeys: 4, distinctKeys: 100, catchUpKeys: 1_000 },
+    clusterStore: { writes: 600, warmupWrites: 60, concurrency: 32, latency: { warmupMs: 100, durationMs: 400, keyspace: 2_000, concurrencies: [1, 64] } },
     convergeTimeoutMs: 20_000,
     scenarioTimeoutMs: 60_000,
   },

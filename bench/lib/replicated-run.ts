@@ -9,14 +9,15 @@
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { KeyBuilder } from '../../src/store/keys.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
-import { BENCH_PREFIX, clusterCounter, nodeId, startCluster, waitForConvergence, type BenchCluster } from './cluster.js';
+import { BENCH_PREFIX, clusterCounter, nodeId, startClusterOn, waitForConvergence, type BenchCluster } from './cluster.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
 import { sleep } from './deadline.js';
 import { runCount } from './load.js';
 import { sampleDistinct, seededRandom, valueOfBytes } from './payload.js';
 import { seedStore } from './seed-store.js';
-import { commandStats, perOperation, resetServer } from './redis-stats.js';
+import { perOperation } from './redis-stats.js';
 import { round } from './stats.js';
+import { serverDatabases, type StoreSetup } from './store-setup.js';
 
 export const VALUE_BYTES = 100;
 
@@ -28,6 +29,8 @@ export interface ReplicatedRunOptions {
   /** Keys already held, identically, by every node before the run; writes then update a sample of them. */
   preload?: number;
   replication?: Partial<ReplicationOptions>;
+  /** Where the nodes' stores are. @defaultValue the private server, a database per node ({@link serverDatabases}) */
+  store?: StoreSetup;
 }
 
 export interface ReplicatedRunResult {
@@ -40,6 +43,10 @@ export interface ReplicatedRunResult {
   convergedWritesPerSec: number;
   /** Wall time per write per peer that had to apply it (µs): the cost that should stay flat. */
   costUsPerWritePeer: number;
+  /** Commands the store's Redis ran per measured write, over the same window (stabler than wall time). */
+  redisCommandsPerWrite: number;
+  /** Replication jobs the nodes produced for the measured writes. */
+  replicationJobs: number;
   details: Record<string, unknown>;
 }
 
@@ -91,10 +98,12 @@ async function writeAll(cluster: BenchCluster, keys: readonly string[], concurre
 }
 
 export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions): Promise<ReplicatedRunResult> {
-  await resetServer(ctx.admin);
+  const store = o.store ?? serverDatabases(ctx);
+  if (o.preload && o.store) throw new Error('replicatedRun: a preload is written to the private server\'s databases, so it cannot be combined with another store setup');
+  await store.reset();
   const peers = o.nodes - 1;
   if (o.preload) await preload(ctx, o.nodes, o.preload);
-  const cluster = await startCluster(ctx.server, { size: o.nodes, ...(o.replication ? { replication: o.replication } : {}) });
+  const cluster = await startClusterOn((i) => store.target(i), { size: o.nodes, ...(o.replication ? { replication: o.replication } : {}) });
   try {
     const timeoutMs = ctx.sizes.convergeTimeoutMs;
     const warmKeys = Array.from({ length: o.warmupWrites }, (_, i) => `warm-${i}`);
@@ -107,8 +116,9 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
     const applied0 = cluster.events.applied;
     const jobs0 = await clusterCounter(cluster, 'eventual_cache_replication_jobs_total');
     const retries0 = await clusterCounter(cluster, 'eventual_cache_transaction_retries_total');
-    const cpu0 = await cpuSnapshot(ctx.admin);
-    const cmd0 = await commandStats(ctx.admin);
+    await store.beforeMeasured?.();
+    const cpu0 = await store.cpu();
+    const cmd0 = await store.commands();
     ctx.log(`${o.nodes} nodes: ${o.writes} writes (concurrency ${o.concurrency})${o.preload ? ` over ${o.preload.toLocaleString('en-US')} preloaded keys` : ''}`);
     const t0 = performance.now();
     const writePhaseMs = await writeAll(cluster, keys, o.concurrency);
@@ -119,12 +129,14 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
       // With a preload, compare only the keys this run wrote (the rest were written identically by `preload`).
       ...(o.preload ? { keys, expectedRecords: keys.length } : { expectedRecords: warmKeys.length + keys.length }),
     });
-    const cpu = cpuSpent(cpu0, await cpuSnapshot(ctx.admin));
-    const cmd = await commandStats(ctx.admin);
+    const cpu = cpuSpent(cpu0, await store.cpu());
+    const cmd = await store.commands();
+    await store.afterMeasured?.();
     const convergeMs = Math.max(conv.convergedAt, tWrites) - t0;
     const jobs = (await clusterCounter(cluster, 'eventual_cache_replication_jobs_total')) - jobs0;
     const retries = (await clusterCounter(cluster, 'eventual_cache_transaction_retries_total')) - retries0;
     const writePeers = o.writes * peers;
+    const commands = perOperation(cmd0, cmd, o.writes, 8);
     ctx.log(`${o.nodes} nodes: converged in ${Math.round(convergeMs)} ms (writes acknowledged after ${Math.round(writePhaseMs)} ms), ${jobs} jobs, verified ${conv.records} records identical on every node`);
     return {
       nodes: o.nodes,
@@ -133,9 +145,12 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
       writePhaseMs,
       convergedWritesPerSec: (o.writes * 1000) / convergeMs,
       costUsPerWritePeer: (convergeMs * 1000) / writePeers,
+      redisCommandsPerWrite: commands['(total)']?.calls ?? Number.NaN,
+      replicationJobs: jobs,
       details: {
         nodes: o.nodes,
         writes: o.writes,
+        store: store.description,
         preloadedKeys: o.preload ?? 0,
         concurrency: o.concurrency,
         convergeMs: Math.round(convergeMs),
@@ -145,7 +160,7 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
         keysPerJob: round(writePeers / Math.max(1, jobs), 3),
         transactionRetries: retries,
         cpuUsPerWritePeer: { process: round(cpu.processUs / writePeers, 3), redis: round(cpu.redisUs / writePeers, 3) },
-        redisCommandsPerWrite: perOperation(cmd0, cmd, o.writes, 8),
+        redisCommandsPerWrite: commands,
         verifiedIdenticalRecords: conv.records,
         convergenceChecks: conv.checks,
       },

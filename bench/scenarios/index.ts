@@ -13,5 +13,6 @@ import { antiEntropyScenario } from './anti-entropy.js';
 import { replicatedThroughputScenario } from './replicated-throughput.js';
 import { sustainedScenario } from './sustained.js';
 import { outageScenario } from './outage.js';
+import { clusterStoreScenario } from './cluster-store.js';
 
-export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, httpBatchScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario, antiEntropyScenario];
+export const SCENARIOS: readonly Scenario[] = [localWriteScenario, replicatedThroughputScenario, convergenceLagScenario, hotKeysScenario, httpScenario, httpBatchScenario, memoryScenario, scaleScenario, sustainedScenario, outageScenario, antiEntropyScenario, clusterStoreScenario];

@@ -44,7 +44,7 @@ describe.skipIf(!LocalRedisServer.isAvailable())('npm run bench (smoke profile)'
       for (const r of coalescing) expect(Number.isFinite(r.baseline), `${r.name} has no dedup measurement`).toBe(true);
 
       const verified = verifiedRecords(rows);
-      for (const id of ['replicated-throughput', 'convergence-lag', 'hot-keys', 'memory', 'scale']) {
+      for (const id of ['replicated-throughput', 'convergence-lag', 'hot-keys', 'memory', 'scale', 'cluster-store']) {
         const counts = verified.get(id) ?? [];
         expect(counts.length, `${id} reported no verified convergence`).toBeGreaterThan(0);
         for (const n of counts) expect(n, `${id} verified an empty state`).toBeGreaterThan(0);

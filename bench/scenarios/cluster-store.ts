@@ -1,0 +1,223 @@
+/**
+ * 11. Cluster store: what a Redis Cluster store costs against standalone stores, in the
+ * same run.
+ *
+ * - The replicated run of scenario 2 (3 nodes, distinct keys, writes spread over the
+ *   nodes, clock stopped at verified identical state) once with every node on its own
+ *   private `redis-server`, and once with all three nodes on one private 3-master Redis
+ *   Cluster (one replica per master; the nodes' keys apart by node id). The row is the
+ *   wall time per write per peer, cluster over standalone.
+ * - During the cluster run: keys (`bench:*`, once converged) and commands (from the first
+ *   measured write to convergence, `CONFIG RESETSTAT` just before) on each master, max over
+ *   min. 64 hash-tagged partitions per node and 3 tagged queue shards per peer should put
+ *   an even share on every master.
+ * - The durability option: local write latency on the cluster with `waitReplicas: 1`
+ *   (every group commit waits for Redis `WAIT 1`) against `waitReplicas: 0`, at c=1 and
+ *   c=64. Report only: the cost of the option is the finding, there is no target.
+ *
+ * This machine has 2 cores: the cluster's 6 redis-server processes and the one Node
+ * process that hosts every node share them, so a cluster cannot show a throughput gain
+ * here (on separate machines each master would bring its own core). The rows show the
+ * per-write overhead and the spread instead; the commands per write (a diag row) are the
+ * figure least moved by other load on the machine.
+ */
+import { ReplicaNode } from '../../src/node/replica-node.js';
+import { LocalRedisCluster } from '../../src/local-redis/local-cluster.js';
+import { BENCH_PREFIX } from '../lib/cluster.js';
+import { cpuSpent, type BenchContext } from '../lib/context.js';
+import { closedLoop } from '../lib/load.js';
+import { seededRandom, valueOfBytes } from '../lib/payload.js';
+import { perOperation } from '../lib/redis-stats.js';
+import { replicatedRun, VALUE_BYTES, type ReplicatedRunResult } from '../lib/replicated-run.js';
+import { row, type ResultRow } from '../lib/result.js';
+import type { Scenario } from '../lib/scenario.js';
+import { median, perSecond, round, roundSummary, summarize, type Summary } from '../lib/stats.js';
+import { ClusterStore, StandaloneServers, type MasterSpread, type StoreSetup } from '../lib/store-setup.js';
+
+const NODES = 3;
+const MASTERS = 3;
+
+interface ClusterRun {
+  run: ReplicatedRunResult;
+  spread: MasterSpread;
+}
+
+function summary(r: ReplicatedRunResult) {
+  return { convergedWritesPerSec: Math.round(r.convergedWritesPerSec), costUsPerWritePeer: round(r.costUsPerWritePeer), ...r.details };
+}
+
+function middle<T>(runs: readonly T[], by: (t: T) => number): T {
+  return [...runs].sort((a, b) => by(a) - by(b))[Math.floor((runs.length - 1) / 2)] as T;
+}
+
+function byPort(m: Map<number, number>): Record<string, number> {
+  return Object.fromEntries([...m].map(([port, n]) => [String(port), n]));
+}
+
+function spreadRow(name: string, perMaster: Map<number, number>, unit: string, details: Record<string, unknown>): ResultRow {
+  const values = [...perMaster.values()];
+  if (values.length !== MASTERS) throw new Error(`${name}: counted ${values.length} masters, expected ${MASTERS}`);
+  return row(name, { ours: Math.max(...values), baseline: Math.min(...values), unit, target: { kind: 'max-ratio', max: 1.25 }, details: { perMaster: byPort(perMaster), ...details } });
+}
+
+async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, cluster: ClusterStore): Promise<ResultRow[]> {
+  const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
+  const options = { nodes: NODES, writes, warmupWrites, concurrency };
+  const bases: ReplicatedRunResult[] = [];
+  const ours: ClusterRun[] = [];
+  for (let r = 1; r <= ctx.sizes.rounds; r++) {
+    const tag = ctx.sizes.rounds > 1 ? ` (round ${r}/${ctx.sizes.rounds})` : '';
+    // The sides alternate which goes first, so a slow start of the round does not always land on one.
+    const order: Array<'standalone' | 'cluster'> = r % 2 === 1 ? ['standalone', 'cluster'] : ['cluster', 'standalone'];
+    for (const side of order) {
+      if (side === 'standalone') {
+        const base = await replicatedRun(ctx, { ...options, store: standalone });
+        ctx.log(`standalone${tag}: ${base.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(base.convergedWritesPerSec)} converged writes/s`);
+        bases.push(base);
+      } else {
+        const run = await replicatedRun(ctx, { ...options, store: cluster });
+        if (!cluster.spread) throw new Error('the cluster run recorded no per-master counts');
+        ctx.log(`cluster${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s; keys per master ${[...cluster.spread.keys.values()].join('/')}, commands per master ${[...cluster.spread.commands.values()].join('/')}`);
+        ours.push({ run, spread: cluster.spread });
+      }
+    }
+  }
+  const oursCost = median(ours.map((o) => o.run.costUsPerWritePeer));
+  const baseCost = median(bases.map((b) => b.costUsPerWritePeer));
+  const oursRate = median(ours.map((o) => o.run.convergedWritesPerSec));
+  const baseRate = median(bases.map((b) => b.convergedWritesPerSec));
+  const mid = middle(ours, (o) => o.run.costUsPerWritePeer);
+  const details = {
+    rounds: ctx.sizes.rounds,
+    perRound: ours.map((o, i) => ({
+      cluster: { costUsPerWritePeer: round(o.run.costUsPerWritePeer), convergedWritesPerSec: round(o.run.convergedWritesPerSec) },
+      standalone: { costUsPerWritePeer: round((bases[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((bases[i] as ReplicatedRunResult).convergedWritesPerSec) },
+    })),
+    cluster: summary(mid.run),
+    standalone: summary(middle(bases, (b) => b.costUsPerWritePeer)),
+    note: 'the cluster has a replica per master (6 redis-server processes); CPU counts every process, commands the masters only',
+  };
+  const spreadDetails = { run: 'the cluster run with the median cost per write per peer', nodes: NODES, masters: MASTERS };
+  return [
+    row('cluster: cost per replicated write, 3-master Cluster store vs standalone', {
+      ours: oursCost,
+      baseline: baseCost,
+      unit: 'µs/write/peer',
+      target: { kind: 'max-ratio', max: 1.3 },
+      details,
+    }),
+    row('cluster: converged writes/s, 3-master Cluster store vs standalone', { ours: oursRate, baseline: baseRate, unit: 'writes/s' }),
+    row('diag: cluster: Redis commands per replicated write, 3-master Cluster store vs standalone', {
+      ours: median(ours.map((o) => o.run.redisCommandsPerWrite)),
+      baseline: median(bases.map((b) => b.redisCommandsPerWrite)),
+      unit: 'cmds/write',
+      details: {
+        replicationJobsPerWrite: { cluster: round(median(ours.map((o) => o.run.replicationJobs / o.run.writes)), 3), standalone: round(median(bases.map((b) => b.replicationJobs / b.writes)), 3) },
+        note: 'commands on the masters (cluster) or the servers (standalone), from the first measured write to verified convergence; per command in the first row\'s details',
+      },
+    }),
+    spreadRow('cluster: keys per master, max/min', mid.spread.keys, 'keys', { pattern: `${BENCH_PREFIX}:*`, ...spreadDetails }),
+    spreadRow('cluster: commands per master, max/min', mid.spread.commands, 'commands', { window: 'first measured write to verified convergence; introspection (CLUSTER, INFO, PING, …) left out', ...spreadDetails }),
+  ];
+}
+
+interface LatencyRun {
+  latency: Summary;
+  opsPerSec: number;
+  details: Record<string, unknown>;
+}
+
+/** A closed loop of `node.put` at `concurrency`, with CPU and commands (masters) per write. */
+async function measureLatency(ctx: BenchContext, store: StoreSetup, node: ReplicaNode, concurrency: number): Promise<LatencyRun> {
+  const { warmupMs, durationMs, keyspace } = ctx.sizes.clusterStore.latency;
+  const random = seededRandom(concurrency);
+  const values = Array.from({ length: 64 }, (_, i) => valueOfBytes(i, VALUE_BYTES));
+  const cpu0 = await store.cpu();
+  const cmd0 = await store.commands();
+  const result = await closedLoop({ concurrency, warmupMs, durationMs, op: (seq) => node.put(`key-${Math.floor(random() * keyspace)}`, values[seq % values.length] as string) });
+  const cpu = cpuSpent(cpu0, await store.cpu());
+  const cmd = await store.commands();
+  const latency = summarize(result.latenciesMs);
+  return {
+    latency,
+    opsPerSec: perSecond(result.ops, result.elapsedMs),
+    details: {
+      ops: result.ops,
+      opsPerSec: round(perSecond(result.ops, result.elapsedMs)),
+      latencyMs: roundSummary(latency),
+      cpuUsPerOp: { process: round(cpu.processUs / result.totalOps, 3), redis: round(cpu.redisUs / result.totalOps, 3) },
+      redisCommandsPerOp: perOperation(cmd0, cmd, result.totalOps, 6),
+    },
+  };
+}
+
+async function durabilityRows(ctx: BenchContext, cluster: ClusterStore): Promise<ResultRow[]> {
+  await cluster.reset();
+  // Two writers on the cluster, each with two peers declared (so the relay enqueues) whose
+  // processes are not started, as in scenario 1: only the writer's own cost is measured.
+  const start = (id: string, waitReplicas: number) =>
+    ReplicaNode.start({ id, redis: cluster.target(), prefix: BENCH_PREFIX, peers: [{ id: `${id}-p2`, redis: cluster.target() }, { id: `${id}-p3`, redis: cluster.target() }], waitReplicas });
+  const started = await Promise.allSettled([start('wait0', 0), start('wait1', 1)]);
+  const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const rows: ResultRow[] = [];
+  try {
+    if (failed) throw failed.reason;
+    const nodes = { 0: running[0] as ReplicaNode, 1: running[1] as ReplicaNode };
+    const errors: Error[] = [];
+    for (const node of running) node.on('error', (e) => errors.push(e));
+    await Promise.all(running.map((n) => n.resynced()));
+    for (const concurrency of ctx.sizes.clusterStore.latency.concurrencies) {
+      const runs: Record<0 | 1, LatencyRun[]> = { 0: [], 1: [] };
+      for (let r = 1; r <= ctx.sizes.rounds; r++) {
+        const tag = ctx.sizes.rounds > 1 ? ` (round ${r}/${ctx.sizes.rounds})` : '';
+        for (const wait of r % 2 === 1 ? ([0, 1] as const) : ([1, 0] as const)) {
+          const m = await measureLatency(ctx, cluster, nodes[wait], concurrency);
+          ctx.log(`waitReplicas ${wait}, c=${concurrency}${tag}: p50 ${m.latency.p50.toFixed(3)} ms, p99 ${m.latency.p99.toFixed(3)} ms, ${Math.round(m.opsPerSec)} ops/s`);
+          runs[wait].push(m);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
+      const p = (wait: 0 | 1, f: keyof Summary) => median(runs[wait].map((m) => m.latency[f]));
+      const side = (wait: 0 | 1) => ({
+        p50Ms: round(p(wait, 'p50')),
+        p99Ms: round(p(wait, 'p99')),
+        meanMs: round(p(wait, 'mean')),
+        opsPerSec: round(median(runs[wait].map((m) => m.opsPerSec))),
+        medianRound: middle(runs[wait], (m) => m.latency.p50).details,
+      });
+      rows.push(
+        row(`cluster: local write latency with waitReplicas 1 vs 0, c=${concurrency}`, {
+          ours: p(1, 'p50'),
+          baseline: p(0, 'p50'),
+          unit: 'ms (p50)',
+          details: { concurrency, rounds: ctx.sizes.rounds, 'waitReplicas 1': side(1), 'waitReplicas 0': side(0), setup: 'one writer on the 3-master cluster (1 replica per master), two peers declared but not started; medians over the rounds' },
+        }),
+      );
+    }
+    return rows;
+  } finally {
+    await Promise.all(running.map((n) => n.close()));
+  }
+}
+
+export const clusterStoreScenario: Scenario = {
+  id: 'cluster-store',
+  title: '11. Cluster store',
+  async run(ctx) {
+    ctx.log(`starting a ${MASTERS}-master Redis Cluster (1 replica each) and ${NODES} standalone redis-servers`);
+    const started = await Promise.allSettled([LocalRedisCluster.start({ masters: MASTERS, replicasPerMaster: 1 }), StandaloneServers.start(NODES)] as const);
+    const [rc, standalone] = started;
+    if (rc.status === 'rejected' || standalone.status === 'rejected') {
+      await Promise.all([rc.status === 'fulfilled' ? rc.value.destroy() : undefined, standalone.status === 'fulfilled' ? standalone.value.destroy() : undefined]);
+      throw rc.status === 'rejected' ? rc.reason : (standalone as PromiseRejectedResult).reason;
+    }
+    const cluster = new ClusterStore(rc.value, BENCH_PREFIX, `one ${MASTERS}-master Redis Cluster (1 replica per master) shared by the ${NODES} nodes`);
+    try {
+      return [...(await replicatedRows(ctx, standalone.value, cluster)), ...(await durabilityRows(ctx, cluster))];
+    } finally {
+      cluster.close();
+      await Promise.all([rc.value.destroy(), standalone.value.destroy()]);
+    }
+  },
+};
