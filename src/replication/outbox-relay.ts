@@ -76,8 +76,10 @@ export class OutboxRelay {
   private readonly opts: ReplicationOptions;
   private readonly hooks: RelayHooks;
   private readonly origin: string;
-  /** Per queue: the jobs that may still carry each key (see {@link PendingJobs}). */
-  private readonly tracked = new Map<Queue<ReplicationJobData>, PendingJobs>();
+  /** Per peer: the jobs (of any of its queue shards) that may still carry each key (see {@link PendingJobs}). */
+  private readonly tracked = new Map<string, PendingJobs>();
+  /** Per peer: rounds sent so far, which picks the shard of the next round. */
+  private readonly rounds = new Map<string, number>();
   private readonly promotions = new Set<NodeJS.Timeout>();
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -99,6 +101,7 @@ export class OutboxRelay {
       const shards: Array<Queue<ReplicationJobData>> = [];
       for (let shard = 0; shard < store.keys.queueShards; shard++) shards.push(this.openQueue(peer, shard, connection));
       this.queues.set(peer, shards);
+      this.tracked.set(peer, new PendingJobs());
     }
   }
 
@@ -119,7 +122,6 @@ export class OutboxRelay {
         },
       });
     queue.on('error', (error) => this.hooks.onError(error));
-    this.tracked.set(queue, new PendingJobs());
     return queue;
   }
 
@@ -243,19 +245,14 @@ export class OutboxRelay {
   }
 
   private async enqueue(peer: string, keys: string[], committedAt: number): Promise<void> {
+    // A round's jobs for a peer go to one of its queue shards, the shards taking turns:
+    // the queue load spreads over the shards (and the cluster's masters) without
+    // splitting a round into one small job per shard. Coalescing spans the shards.
     const shards = this.queues.get(peer) as Array<Queue<ReplicationJobData>>;
-    if (shards.length === 1) return this.enqueueIn(peer, shards[0] as Queue<ReplicationJobData>, keys, committedAt);
-    // Each key goes to the shard of its partition, so its jobs stay in one queue (coalescing).
-    const byShard = new Map<number, string[]>();
-    for (const k of keys) {
-      const shard = this.store.keys.shardOfPartition(this.store.keys.partition(k));
-      byShard.set(shard, [...(byShard.get(shard) ?? []), k]);
-    }
-    await Promise.all([...byShard].map(([shard, list]) => this.enqueueIn(peer, shards[shard] as Queue<ReplicationJobData>, list, committedAt)));
-  }
-
-  private async enqueueIn(peer: string, queue: Queue<ReplicationJobData>, keys: string[], committedAt: number): Promise<void> {
-    const tracked = this.tracked.get(queue) as PendingJobs;
+    const round = this.rounds.get(peer) ?? 0;
+    this.rounds.set(peer, round + 1);
+    const queue = shards[round % shards.length] as Queue<ReplicationJobData>;
+    const tracked = this.tracked.get(peer) as PendingJobs;
     const fresh = await tracked.withoutPending(queue, keys);
     const coalesced = keys.length - fresh.length;
     if (fresh.length === 0) {
@@ -271,7 +268,7 @@ export class OutboxRelay {
     this.hooks.onEnqueued(peer, fresh.length, coalesced, jobs.length);
     for (const job of jobs) {
       if (!job.id) continue;
-      tracked.add({ id: job.id, keys: job.data.keys, dueAt: now + delay });
+      tracked.add({ id: job.id, keys: job.data.keys, dueAt: now + delay, ...(shards.length > 1 ? { queue } : {}) });
       if (delay > 0 && this.opts.promptPromotion) this.promoteAt(job, delay);
     }
   }
@@ -282,14 +279,14 @@ export class OutboxRelay {
    */
   private async prune(): Promise<void> {
     try {
-      await Promise.all([...this.queues].flatMap(([peer, shards]) => shards.map((queue) => this.pruneOne(peer, queue))));
+      await Promise.all([...this.queues].map(([peer, shards]) => this.pruneOne(peer, shards[0] as Queue<ReplicationJobData>)));
     } catch (error) {
       this.hooks.onError(error);
     }
   }
 
   private async pruneOne(peer: string, queue: Queue<ReplicationJobData>): Promise<void> {
-    const tracked = this.tracked.get(queue) as PendingJobs;
+    const tracked = this.tracked.get(peer) as PendingJobs;
     const overdue = await tracked.prune(queue, OVERDUE_GRACE_MS);
     const small = overdue.filter((job) => job.keys.length < this.opts.maxKeysPerJob / 2);
     if (small.length < COMPACT_MIN_JOBS || this.closed) return;
@@ -298,11 +295,11 @@ export class OutboxRelay {
     // small job that started meanwhile cannot be removed (BullMQ refuses while it is
     // locked) and simply runs. A crash in between costs a duplicate merge, never a write.
     const keys = [...new Set(small.flatMap((job) => job.keys))];
-    const committedAt = Math.min(...(await Promise.all(small.map(async (job) => (await queue.getJob(job.id))?.data.committedAt ?? Date.now()))));
+    const committedAt = Math.min(...(await Promise.all(small.map(async (job) => (await (job.queue ?? queue).getJob(job.id))?.data.committedAt ?? Date.now()))));
     await this.store.outbox.requeue(peer, keys, committedAt);
     await Promise.all(
       small.map(async (job) => {
-        if ((await queue.remove(job.id)) === 1) tracked.forget(job);
+        if ((await (job.queue ?? queue).remove(job.id)) === 1) tracked.forget(job);
       }),
     );
     this.pendingWrites += keys.length;
@@ -310,14 +307,8 @@ export class OutboxRelay {
 
   /** Jobs and distinct keys the relay remembers per peer (for tests and benchmarks). */
   trackedCounts(peer: string): { jobs: number; keys: number } {
-    let jobs = 0;
-    let keys = 0;
-    for (const queue of this.queues.get(peer) ?? []) {
-      const t = this.tracked.get(queue);
-      jobs += t?.size ?? 0;
-      keys += t?.keyCount ?? 0;
-    }
-    return { jobs, keys };
+    const t = this.tracked.get(peer);
+    return { jobs: t?.size ?? 0, keys: t?.keyCount ?? 0 };
   }
 
   private promoteAt(job: Job<ReplicationJobData>, delay: number): void {

@@ -32,10 +32,16 @@ export interface TrackedJob {
   readonly keys: readonly string[];
   /** When the job was due (ms since the epoch). */
   readonly dueAt: number;
+  /**
+   * The queue holding the job, when one memory serves several queues (a peer's queue
+   * shards on a cluster store; job ids are unique per queue only). Otherwise the queue the
+   * caller passes.
+   */
+  readonly queue?: Queue;
 }
 
 export class PendingJobs {
-  private readonly jobs = new Map<string, TrackedJob>();
+  private readonly jobs = new Set<TrackedJob>();
   /** Jobs remembered for each key, oldest first (rarely more than one). */
   private readonly byKey = new Map<string, TrackedJob[]>();
 
@@ -51,7 +57,7 @@ export class PendingJobs {
 
   /** Remembers a job just added to the queue. */
   add(job: TrackedJob): void {
-    this.jobs.set(job.id, job);
+    this.jobs.add(job);
     for (const k of job.keys) {
       const list = this.byKey.get(k);
       if (list) list.push(job);
@@ -106,7 +112,7 @@ export class PendingJobs {
     if (this.jobs.size === 0) return [];
     const overdue: TrackedJob[] = [];
     const cutoff = Date.now() - graceMs;
-    for (const [job, state] of await jobStates(queue, [...this.jobs.values()])) {
+    for (const [job, state] of await jobStates(queue, [...this.jobs])) {
       if (FINISHED.has(state)) this.forget(job);
       else if (NOT_STARTED.has(state) && job.dueAt < cutoff) overdue.push(job);
     }
@@ -115,7 +121,7 @@ export class PendingJobs {
 
   /** Forgets a job (it finished, or it was removed after its keys moved to another job). */
   forget(job: TrackedJob): void {
-    if (!this.jobs.delete(job.id)) return;
+    if (!this.jobs.delete(job)) return;
     for (const k of job.keys) {
       const list = this.byKey.get(k);
       if (!list) continue;
@@ -128,5 +134,5 @@ export class PendingJobs {
 
 /** States of several jobs, asked concurrently (the commands share one connection's pipeline). */
 async function jobStates(queue: Queue, jobs: readonly TrackedJob[]): Promise<Array<[TrackedJob, string]>> {
-  return Promise.all(jobs.map(async (job): Promise<[TrackedJob, string]> => [job, await queue.getJobState(job.id)]));
+  return Promise.all(jobs.map(async (job): Promise<[TrackedJob, string]> => [job, await (job.queue ?? queue).getJobState(job.id)]));
 }

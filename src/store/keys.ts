@@ -178,11 +178,6 @@ export class KeyBuilder {
     if (this.partitions === 1) return `${this.base}q`;
     return `${this.base}{${sliceTag(`${this.prefix}:${this.nodeId}:q`, shard, this.queueShards)}}:q`;
   }
-
-  /** The queue shard that carries the keys of `partition` (contiguous ranges of partitions). */
-  shardOfPartition(partition: number): number {
-    return Math.floor((partition * this.queueShards) / this.partitions);
-  }
 }
 
 /**
