@@ -9,6 +9,7 @@ import { ReplicaNode } from '../../src/node/replica-node.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import type { StoreOptions } from '../../src/store/record-store.js';
 import type { LocalRedisServer } from '../../src/local-redis/local-redis.js';
+import type { KeyBuilder } from '../../src/store/keys.js';
 import { ConvergenceError, sleep } from './deadline.js';
 
 export interface BenchCluster {
@@ -120,26 +121,36 @@ export async function backlog(cluster: BenchCluster): Promise<{ outbox: number; 
   return { outbox, jobs, failed };
 }
 
+/** A node's database as the verification reads it: its key layout and a plain connection. */
+export interface StoreView {
+  readonly keys: KeyBuilder;
+  readonly redis: Redis;
+}
+
 /** Every record of one node as `userKey -> stored bytes` (or only `keys`, when given). */
 export async function readState(cluster: BenchCluster, index: number, keys?: readonly string[]): Promise<Map<string, string>> {
-  const node = cluster.nodes[index] as ReplicaNode;
-  const redis = cluster.raw[index] as Redis;
+  return readStore({ keys: (cluster.nodes[index] as ReplicaNode).keys, redis: cluster.raw[index] as Redis }, keys);
+}
+
+/** {@link readState} of a store given by its key layout and connection (e.g. a node in another process). */
+export async function readStore(store: StoreView, keys?: readonly string[]): Promise<Map<string, string>> {
+  const { redis } = store;
   const out = new Map<string, string>();
   const fetch = async (redisKeys: string[]) => {
     if (redisKeys.length === 0) return;
     const values = await redis.mget(...redisKeys);
     redisKeys.forEach((k, j) => {
       const v = values[j];
-      if (v !== null && v !== undefined) out.set(node.keys.userKey(k), v);
+      if (v !== null && v !== undefined) out.set(store.keys.userKey(k), v);
     });
   };
   if (keys) {
-    for (let i = 0; i < keys.length; i += 1_000) await fetch(keys.slice(i, i + 1_000).map((k) => node.keys.record(k)));
+    for (let i = 0; i < keys.length; i += 1_000) await fetch(keys.slice(i, i + 1_000).map((k) => store.keys.record(k)));
     return out;
   }
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', node.keys.recordPattern(), 'COUNT', 2_000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', store.keys.recordPattern(), 'COUNT', 2_000);
     await fetch(found);
     cursor = next;
   } while (cursor !== '0');
@@ -160,7 +171,15 @@ export interface Verification {
  * run verifies what it wrote without reading a million records on every node.
  */
 export async function verifyIdentical(cluster: BenchCluster, keys?: readonly string[]): Promise<Verification> {
-  const states = await Promise.all(cluster.nodes.map((_, i) => readState(cluster, i, keys)));
+  return verifyStores(
+    cluster.nodes.map((node, i) => ({ keys: node.keys, redis: cluster.raw[i] as Redis })),
+    keys,
+  );
+}
+
+/** {@link verifyIdentical} over stores given by key layout and connection (the first is the reference). */
+export async function verifyStores(stores: readonly StoreView[], keys?: readonly string[]): Promise<Verification> {
+  const states = await Promise.all(stores.map((store) => readStore(store, keys)));
   const reference = states[0] as Map<string, string>;
   const mismatches: string[] = [];
   states.forEach((state, i) => {
