@@ -25,6 +25,7 @@ import { ReplicaNode } from '../../src/index.js';
 import { counterTotal } from './cluster.js';
 import { openLoop, runCount } from './load.js';
 import { valueOfBytes } from './payload.js';
+import { schedStat } from './schedstat.js';
 import { percentile, round } from './stats.js';
 import type { NodeHostSpec, NodeBacklog, NodeStats, WriteResult } from './node-process.js';
 import { VALUE_BYTES } from './replicated-run.js';
@@ -153,7 +154,9 @@ function main(): void {
       const { node, events, errors } = current();
       const cpu = process.cpuUsage();
       const mem = process.memoryUsage();
+      const sched = schedStat();
       return {
+        ...(sched ? { sched } : {}),
         at: epochNow(),
         cpuUserUs: cpu.user,
         cpuSystemUs: cpu.system,

@@ -13,6 +13,7 @@ import type { PeerOptions } from '../../src/index.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import type { StoreOptions } from '../../src/store/record-store.js';
 import { withTimeout } from './deadline.js';
+import type { SchedStat } from './schedstat.js';
 
 const HOST = fileURLToPath(new URL('./node-host.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -44,6 +45,8 @@ export interface NodeStats {
   cpuSystemUs: number;
   rssBytes: number;
   heapUsedBytes: number;
+  /** The main thread's time on a CPU and waiting for one (Linux; absent elsewhere). */
+  sched?: SchedStat;
   /** `replicated` events (every outcome) and those that applied a newer record. */
   replicated: number;
   applied: number;

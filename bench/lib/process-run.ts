@@ -8,13 +8,15 @@
  * every node process (from `process.cpuUsage()` in the child) and of redis-server, and
  * the Redis commands per write per peer (`INFO commandstats` deltas, over writes × peers).
  */
-import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
+import { cpuSnapshot, cpuSpent, infoField, type BenchContext } from './context.js';
+import { schedStat } from './schedstat.js';
 import { sampleDistinct, seededRandom } from './payload.js';
 import { commandStats, perOperation, resetServer } from './redis-stats.js';
 import { preload } from './replicated-run.js';
 import { startProcessCluster, verifyConverged, waitForApplied, type NodeProcessPool, type ProcessCluster } from './process-cluster.js';
 import { toLocalTime, type NodeStats, type WriteResult } from './node-process.js';
 import type { Profiler } from 'node:inspector';
+import os from 'node:os';
 import type { ReplicationOptions } from '../../src/replication/options.js';
 import type { StoreOptions } from '../../src/store/record-store.js';
 import { median, round } from './stats.js';
@@ -52,6 +54,8 @@ export interface ProcessRunResult {
   costUsPerWritePeer: number;
   /** CPU of every node process and of redis-server per write per peer (µs). */
   cpuUsPerWritePeer: { nodes: number; redis: number; total: number };
+  /** Time the node processes' and redis-server's main threads waited for a CPU, per write per peer (µs; NaN off Linux). */
+  cpuWaitUsPerWritePeer: { nodes: number; redis: number };
   /** Redis commands per write per peer (every command the cluster sent during the run). */
   redisCallsPerWritePeer: number;
   details: Record<string, unknown>;
@@ -106,6 +110,8 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
       : Array.from({ length: o.writes }, (_, i) => `w-${i}`);
     if (o.profile) await Promise.all(cluster.nodes.map((n) => n.profileStart()));
     const before = await stats(cluster);
+    const redisPid = Number(infoField(await ctx.admin.info('server'), 'process_id'));
+    const redisSched0 = schedStat(redisPid);
     const redis0 = await cpuSnapshot(ctx.admin);
     const cmd0 = await commandStats(ctx.admin);
     const load = o.ratePerNode ? `${o.ratePerNode} writes/s offered per node process` : `${o.concurrencyPerNode} in flight per node process`;
@@ -117,6 +123,7 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
     // Every write reached every peer: snapshot before the verification adds its own reads.
     const after = await stats(cluster);
     const redisCpu = cpuSpent(redis0, await cpuSnapshot(ctx.admin));
+    const redisSched1 = schedStat(redisPid);
     const cmd = await commandStats(ctx.admin);
     const profiles = o.profile ? new Map(await Promise.all(cluster.nodes.map(async (n) => [n.id, await n.profileStop()] as const))) : undefined;
     const conv = await verifyConverged(cluster, { timeoutMs, keys, expectedRecords: keys.length });
@@ -131,10 +138,15 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
     const retries = after.reduce((sum, s, i) => sum + s.retries - (before[i] as NodeStats).retries, 0);
     const commands = perOperation(cmd0, cmd, writePeers, 14);
     const redisCallsPerWritePeer = commands['(total)']?.calls ?? 0;
+    // Time the main threads spent runnable but without a CPU: the machine's oversubscription, not the design's cost.
+    const waitUs = after.map((s, i) => (s.sched && before[i]?.sched ? s.sched.waitUs - before[i].sched.waitUs : Number.NaN));
+    const redisWaitUs = redisSched0 && redisSched1 ? redisSched1.waitUs - redisSched0.waitUs : Number.NaN;
+    const waitUsPerWritePeer = { nodes: round(waitUs.reduce((a, b) => a + b, 0) / writePeers, 3), redis: round(redisWaitUs / writePeers, 3) };
     const cpuUsPerWritePeer = { nodes: round(nodesCpuUs / writePeers, 3), redis: round(redisCpu.redisUs / writePeers, 3), total: round((nodesCpuUs + redisCpu.redisUs) / writePeers, 3) };
     ctx.log(
       `${o.nodes} nodes: converged in ${Math.round(convergeMs)} ms (writes acknowledged after ${Math.round(writePhaseMs)} ms, put p50 ${round(median(written.latencyMs.map((l) => l.p50)), 2)} ms), ${jobs} jobs, ` +
-        `CPU per write per peer ${cpuUsPerWritePeer.nodes} µs in node processes + ${cpuUsPerWritePeer.redis} µs in Redis, ${redisCallsPerWritePeer} Redis commands per write per peer, ` +
+        `CPU per write per peer ${cpuUsPerWritePeer.nodes} µs in node processes + ${cpuUsPerWritePeer.redis} µs in Redis ` +
+        `(waiting for a CPU: ${waitUsPerWritePeer.nodes} + ${waitUsPerWritePeer.redis} µs), ${redisCallsPerWritePeer} Redis commands per write per peer, ` +
         `verified ${conv.records} records identical on every node`,
     );
     const per1k = o.writes / 1000;
@@ -146,6 +158,7 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
       convergedWritesPerSec: (o.writes * 1000) / convergeMs,
       costUsPerWritePeer: (convergeMs * 1000) / writePeers,
       cpuUsPerWritePeer,
+      cpuWaitUsPerWritePeer: waitUsPerWritePeer,
       redisCallsPerWritePeer,
       ...(profiles ? { profiles } : {}),
       details: {
@@ -172,6 +185,10 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
           }),
         ),
         redisCpuMsPer1kWrites: round(redisCpu.redisUs / 1000 / per1k, 3),
+        // Main threads runnable but waiting for a CPU (Linux schedstat), per write per peer and per node process.
+        cpuWaitUsPerWritePeer: waitUsPerWritePeer,
+        cpuWaitMsPer1kWrites: { ...Object.fromEntries(cluster.nodes.map((n, i) => [n.id, round((waitUs[i] as number) / 1000 / per1k, 3)])), redis: round(redisWaitUs / 1000 / per1k, 3) },
+        loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
         memoryMbPerNode: Object.fromEntries(cluster.nodes.map((n, i) => [n.id, { rss: round((after[i] as NodeStats).rssBytes / 2 ** 20, 1), heapUsed: round((after[i] as NodeStats).heapUsedBytes / 2 ** 20, 1) }])),
         redisCommandsPerWritePeer: commands,
         verifiedIdenticalRecords: conv.records,

@@ -14,15 +14,18 @@
  * per write per peer (`INFO commandstats`); diag rows compare those two across node counts.
  *
  * What the ratio can and cannot show on this machine: it has 2 cores, and seven node
- * processes plus one redis-server (one database per node) share them with everything else
- * running there. Once the cores are saturated the wall time per write per peer is the
- * CPU cost per write per peer divided by the two cores, so the ratio shows whether the
- * design's cost per write per peer stays flat; it cannot show the throughput gain of
- * nodes on their own machines, and one Redis serves every node here. It also feeds back:
- * a slower cluster gives each node fewer writes per batching window, so its replication
- * jobs carry fewer keys and each key bears more of a job's fixed cost, which nodes with
- * their own cores would not suffer to the same degree. The CPU diag rows are the least
- * noisy view; `npx tsx bench/profile.ts scale` shows where that CPU goes.
+ * processes plus one redis-server (one database per node) share them with whatever else
+ * runs there. Once the cores are saturated the wall time per write per peer is the CPU
+ * cost per write per peer divided by two cores, so the ratio shows whether the design's
+ * cost per write per peer stays flat; it cannot show the throughput of nodes on their own
+ * machines, and one Redis serves every node here. With more runnable processes than
+ * cores, every Redis round trip also waits for redis-server and the node to be scheduled:
+ * a diag row reports that wait (Linux schedstat), which at 7 nodes exceeds the CPU the
+ * processes use. It feeds back: each node's puts slow down, so a batching window holds
+ * fewer of its writes, its replication jobs carry fewer keys, and each key bears more of
+ * a job's fixed cost (about 90 Redis commands, see `bench/profile.ts job-cost`), which
+ * nodes with their own cores would largely not see. The CPU and commands diag rows are
+ * the steadier view; `npx tsx bench/profile.ts scale` shows where that CPU goes.
  *
  * All runs here update keys of a preloaded keyspace (the small one unless stated), so
  * the node-count rows and the keyspace row share their 3-node reference conditions.
@@ -121,6 +124,18 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
         details: { [`${nodes} nodes`]: rs.map((x) => x.redisCallsPerWritePeer), [`${reference.nodes} nodes`]: refRuns.map((x) => x.redisCallsPerWritePeer) },
       }),
     );
+    // Linux only (schedstat): how much of the wall time the scheduler, not the design, took.
+    const waited = (x: ProcessRunResult) => x.cpuWaitUsPerWritePeer.nodes + x.cpuWaitUsPerWritePeer.redis;
+    if (Number.isFinite(medianOf(rs, waited)) && Number.isFinite(medianOf(refRuns, waited))) {
+      rows.push(
+        row(`diag: scale, time waiting for a CPU per write per peer (node processes + Redis), ${nodes} vs ${reference.nodes} nodes`, {
+          ours: medianOf(rs, waited),
+          baseline: medianOf(refRuns, waited),
+          unit: 'µs/write/peer',
+          details: { [`${nodes} nodes`]: rs.map((x) => x.cpuWaitUsPerWritePeer), [`${reference.nodes} nodes`]: refRuns.map((x) => x.cpuWaitUsPerWritePeer) },
+        }),
+      );
+    }
   }
   const big = await run(ctx, pool, reference.nodes, large);
   ctx.log(`${large.toLocaleString('en-US')} keys: ${big.costUsPerWritePeer.toFixed(1)} µs per write per peer`);
