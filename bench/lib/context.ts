@@ -85,7 +85,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     hotKeys: { hotKeys: 8, spreadKeys: 2_000, writersPerNode: 16, durationMs: 1_500 },
     http: { connections: 32, durationSec: 1.5, warmupSec: 1 },
     memory: { keys: 2_000, valueBytes: 100 },
-    scale: { nodeCounts: [3, 5, 7], writes: 1_000, concurrencyPerNode: 32, processWarmupWritesPerNode: 300, warmupWritesPerNode: 100, preload: [10_000, 100_000] },
+    scale: { nodeCounts: [3, 5, 7], writes: 1_000, concurrencyPerNode: 32, processWarmupWritesPerNode: 200, warmupWritesPerNode: 100, preload: [10_000, 100_000] },
     antiEntropy: { small: 10_000, large: 100_000, diffs: [1, 100, 1_000], equalRuns: 5, idlePasses: 5 },
     sustained: { durationMs: 1_000, concurrencies: [1, 4, 64], delayMs: 50 },
     outage: { writes: 5_000, hotKeys: 10, distinctKeys: 500, catchUpKeys: 5_000 },
