@@ -12,7 +12,8 @@
  *                                                node process profiled over the measured writes; self
  *                                                time by package in µs per write per peer, side by side;
  *                                                --rate offers each node that many writes/s (open loop)
- *                                                instead of the scenario's closed loop
+ *                                                instead of the scenario's closed loop;
+ *                                                --replication='{"maxKeysPerJob":10}' sets node options
  *   npx tsx bench/profile.ts job-cost            Redis commands and BullMQ scripts of one replication
  *                                                job, apart from its keys (lib/job-cost.ts)
  *   npx tsx bench/profile.ts summarise file.cpuprofile   any `node --cpu-prof` output
@@ -36,6 +37,7 @@ import { valueOfBytes } from './lib/payload.js';
 import { selfByCategory, summarise } from './lib/profile-summary.js';
 import { processRun, warmProcesses } from './lib/process-run.js';
 import { measureJobCost } from './lib/job-cost.js';
+import type { ReplicationOptions } from '../src/replication/options.js';
 import { NodeProcessPool } from './lib/process-cluster.js';
 import { replicatedRun } from './lib/replicated-run.js';
 import { load, startTarget } from './scenarios/http.js';
@@ -98,12 +100,23 @@ interface ScaleColumn {
   perCategory: Map<string, number>;
   sampledUs: number;
   cpu: Record<string, number>;
+  wait: Record<string, number>;
   calls: number;
+  keysPerJob: number;
 }
 
-async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: number, out: string | undefined, ratePerNode: number | undefined): Promise<ScaleColumn> {
+async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: number, out: string | undefined, load: ScaleLoad): Promise<ScaleColumn> {
   const { writes, warmupWritesPerNode, concurrencyPerNode, preload } = ctx.sizes.scale;
-  const r = await processRun(ctx, pool, { nodes, writes, warmupWritesPerNode, concurrencyPerNode, preload: preload[0], profile: true, ...(ratePerNode ? { ratePerNode } : {}) });
+  const r = await processRun(ctx, pool, {
+    nodes,
+    writes,
+    warmupWritesPerNode,
+    concurrencyPerNode,
+    preload: preload[0],
+    profile: true,
+    ...(load.rate ? { ratePerNode: load.rate } : {}),
+    ...(load.replication ? { replication: load.replication } : {}),
+  });
   const writePeers = r.writes * (nodes - 1);
   const perCategory = new Map<string, number>();
   for (const profile of r.profiles?.values() ?? []) {
@@ -115,7 +128,7 @@ async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: num
   console.log(`Redis commands per write per peer: ${JSON.stringify(r.details.redisCommandsPerWritePeer)}`);
   if (first) console.log(`node n1's profile:\n${summarise(first)}`);
   const sampledUs = [...perCategory.values()].reduce((a, b) => a + b, 0);
-  return { nodes, perCategory, sampledUs, cpu: r.cpuUsPerWritePeer, calls: r.redisCallsPerWritePeer };
+  return { nodes, perCategory, sampledUs, cpu: r.cpuUsPerWritePeer, wait: r.cpuWaitUsPerWritePeer, calls: r.redisCallsPerWritePeer, keysPerJob: Number(r.details.keysPerJob) };
 }
 
 /**
@@ -124,13 +137,19 @@ async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: num
  * (idle time left out), with the run's Redis commands per write per peer. `--out` keeps
  * node n1's profile of the last count.
  */
-async function profileScale(ctx: BenchContext, counts: number[], out: string | undefined, ratePerNode: number | undefined): Promise<void> {
+interface ScaleLoad {
+  /** Writes/s offered per node (open loop) instead of the scenario's closed loop. */
+  rate: number | undefined;
+  replication: Partial<ReplicationOptions> | undefined;
+}
+
+async function profileScale(ctx: BenchContext, counts: number[], out: string | undefined, load: ScaleLoad): Promise<void> {
   const columns: ScaleColumn[] = [];
   const pool = new NodeProcessPool();
   try {
     const { processWarmupWritesPerNode, concurrencyPerNode } = ctx.sizes.scale;
     await warmProcesses(ctx, pool, Math.max(...counts), processWarmupWritesPerNode, concurrencyPerNode);
-    for (const nodes of counts) columns.push(await profileCount(ctx, pool, nodes, out, ratePerNode));
+    for (const nodes of counts) columns.push(await profileCount(ctx, pool, nodes, out, load));
   } finally {
     await pool.close();
   }
@@ -143,7 +162,10 @@ async function profileScale(ctx: BenchContext, counts: number[], out: string | u
   for (const cat of cats.slice(0, 30)) line(cat, columns.map((c) => c.perCategory.get(cat) ?? 0));
   line('process.cpuUsage(), node processes', columns.map((c) => c.cpu.nodes ?? 0));
   line('redis-server CPU', columns.map((c) => c.cpu.redis ?? 0));
+  line('waiting for a CPU, node processes', columns.map((c) => c.wait.nodes ?? 0));
+  line('waiting for a CPU, redis-server', columns.map((c) => c.wait.redis ?? 0));
   line('Redis commands per write per peer', columns.map((c) => c.calls));
+  line('keys per replication job', columns.map((c) => c.keysPerJob));
 }
 
 function post<T>(session: Session, method: string, params: object = {}): Promise<T> {
@@ -179,7 +201,7 @@ async function profileHttp(node: boolean, ctx: BenchContext, out: string | undef
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { full: { type: 'boolean', default: false }, out: { type: 'string' }, nodes: { type: 'string', default: '3,7' }, rate: { type: 'string' } },
+    options: { full: { type: 'boolean', default: false }, out: { type: 'string' }, nodes: { type: 'string', default: '3,7' }, rate: { type: 'string' }, replication: { type: 'string' } },
   });
   const name = positionals[0] ?? '';
   if (name === 'summarise' && positionals[1]) {
@@ -208,7 +230,8 @@ async function main(): Promise<void> {
       const profile = values.full ? 'full' : 'quick';
       const rate = values.rate === undefined ? undefined : Number(values.rate);
       if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes writes per second per node, e.g. --rate=300 (got ${values.rate})`);
-      await profileScale({ profile, sizes: SIZES[profile], server, admin, log: (m) => process.stderr.write(`${m}\n`) }, counts, values.out, rate);
+      const replication = values.replication === undefined ? undefined : (JSON.parse(values.replication) as Partial<ReplicationOptions>);
+      await profileScale({ profile, sizes: SIZES[profile], server, admin, log: (m) => process.stderr.write(`${m}\n`) }, counts, values.out, { rate, replication });
     } finally {
       admin.disconnect();
       await server.destroy();
