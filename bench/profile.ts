@@ -8,6 +8,14 @@
  *   npx tsx bench/profile.ts lag                 1,000 writes/s with D = 50 ms (scenario 3, ours only)
  *   npx tsx bench/profile.ts http-node           the HTTP server process under autocannon (scenario 5)
  *   npx tsx bench/profile.ts http-bare           the bare Express server, for comparison
+ *   npx tsx bench/profile.ts scale [--nodes=3,7] [--rate=300]   scenario 7 (a process per node): every
+ *                                                node process profiled over the measured writes; self
+ *                                                time by package in µs per write per peer, side by side;
+ *                                                --rate offers each node that many writes/s (open loop)
+ *                                                instead of the scenario's closed loop;
+ *                                                --replication='{"maxKeysPerJob":10}' sets node options
+ *   npx tsx bench/profile.ts job-cost            Redis commands and BullMQ scripts of one replication
+ *                                                job, apart from its keys (lib/job-cost.ts)
  *   npx tsx bench/profile.ts summarise file.cpuprofile   any `node --cpu-prof` output
  *   add --full for the full-run sizes, --out=file.cpuprofile to keep the raw profile
  *
@@ -26,7 +34,11 @@ import { startCluster, waitForConvergence } from './lib/cluster.js';
 import { SIZES, type BenchContext } from './lib/context.js';
 import { closedLoop, openLoop } from './lib/load.js';
 import { valueOfBytes } from './lib/payload.js';
-import { summarise } from './lib/profile-summary.js';
+import { selfByCategory, summarise } from './lib/profile-summary.js';
+import { processRun, warmProcesses } from './lib/process-run.js';
+import { measureJobCost } from './lib/job-cost.js';
+import type { ReplicationOptions } from '../src/replication/options.js';
+import { NodeProcessPool } from './lib/process-cluster.js';
 import { replicatedRun } from './lib/replicated-run.js';
 import { load, startTarget } from './scenarios/http.js';
 
@@ -82,6 +94,80 @@ const WORKLOADS: Record<string, Workload> = {
   },
 };
 
+interface ScaleColumn {
+  nodes: number;
+  /** Self CPU per write per peer (µs) by package, summed over the node processes. */
+  perCategory: Map<string, number>;
+  sampledUs: number;
+  cpu: Record<string, number>;
+  wait: Record<string, number>;
+  calls: number;
+  keysPerJob: number;
+}
+
+async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: number, out: string | undefined, load: ScaleLoad): Promise<ScaleColumn> {
+  const { writes, warmupWritesPerNode, concurrencyPerNode, preload } = ctx.sizes.scale;
+  const r = await processRun(ctx, pool, {
+    nodes,
+    writes,
+    warmupWritesPerNode,
+    concurrencyPerNode,
+    preload: preload[0],
+    profile: true,
+    ...(load.rate ? { ratePerNode: load.rate } : {}),
+    ...(load.replication ? { replication: load.replication } : {}),
+  });
+  const writePeers = r.writes * (nodes - 1);
+  const perCategory = new Map<string, number>();
+  for (const profile of r.profiles?.values() ?? []) {
+    for (const [cat, ms] of selfByCategory(profile)) if (cat !== '(idle)') perCategory.set(cat, (perCategory.get(cat) ?? 0) + (ms * 1000) / writePeers);
+  }
+  const first = r.profiles?.get('n1');
+  if (out && first) writeFileSync(out, JSON.stringify(first));
+  console.log(`${nodes} nodes: ${r.costUsPerWritePeer.toFixed(1)} µs wall per write per peer, ${String(r.details.keysPerJob)} keys per job`);
+  console.log(`Redis commands per write per peer: ${JSON.stringify(r.details.redisCommandsPerWritePeer)}`);
+  if (first) console.log(`node n1's profile:\n${summarise(first)}`);
+  const sampledUs = [...perCategory.values()].reduce((a, b) => a + b, 0);
+  return { nodes, perCategory, sampledUs, cpu: r.cpuUsPerWritePeer, wait: r.cpuWaitUsPerWritePeer, calls: r.redisCallsPerWritePeer, keysPerJob: Number(r.details.keysPerJob) };
+}
+
+/**
+ * Scenario 7's run at each node count with every node process profiled over the measured
+ * writes: where the CPU per write per peer goes, by package, summed over the processes
+ * (idle time left out), with the run's Redis commands per write per peer. `--out` keeps
+ * node n1's profile of the last count.
+ */
+interface ScaleLoad {
+  /** Writes/s offered per node (open loop) instead of the scenario's closed loop. */
+  rate: number | undefined;
+  replication: Partial<ReplicationOptions> | undefined;
+}
+
+async function profileScale(ctx: BenchContext, counts: number[], out: string | undefined, load: ScaleLoad): Promise<void> {
+  const columns: ScaleColumn[] = [];
+  const pool = new NodeProcessPool();
+  try {
+    const { processWarmupWritesPerNode, concurrencyPerNode } = ctx.sizes.scale;
+    await warmProcesses(ctx, pool, Math.max(...counts), processWarmupWritesPerNode, concurrencyPerNode);
+    for (const nodes of counts) columns.push(await profileCount(ctx, pool, nodes, out, load));
+  } finally {
+    await pool.close();
+  }
+  const cats = [...new Set(columns.flatMap((c) => [...c.perCategory.keys()]))];
+  const widest = (cat: string) => Math.max(...columns.map((c) => c.perCategory.get(cat) ?? 0));
+  cats.sort((a, b) => widest(b) - widest(a));
+  const line = (label: string, cells: number[]) => console.log(`${label.slice(0, 39).padEnd(40)}${cells.map((v) => v.toFixed(2).padStart(10)).join('')}`);
+  console.log(`\nself CPU per write per peer (µs), summed over every node process\n${'nodes'.padEnd(40)}${columns.map((c) => String(c.nodes).padStart(10)).join('')}`);
+  line('(sampled, all)', columns.map((c) => c.sampledUs));
+  for (const cat of cats.slice(0, 30)) line(cat, columns.map((c) => c.perCategory.get(cat) ?? 0));
+  line('process.cpuUsage(), node processes', columns.map((c) => c.cpu.nodes ?? 0));
+  line('redis-server CPU', columns.map((c) => c.cpu.redis ?? 0));
+  line('waiting for a CPU, node processes', columns.map((c) => c.wait.nodes ?? 0));
+  line('waiting for a CPU, redis-server', columns.map((c) => c.wait.redis ?? 0));
+  line('Redis commands per write per peer', columns.map((c) => c.calls));
+  line('keys per replication job', columns.map((c) => c.keysPerJob));
+}
+
 function post<T>(session: Session, method: string, params: object = {}): Promise<T> {
   return new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
 }
@@ -113,7 +199,10 @@ async function profileHttp(node: boolean, ctx: BenchContext, out: string | undef
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { full: { type: 'boolean', default: false }, out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { full: { type: 'boolean', default: false }, out: { type: 'string' }, nodes: { type: 'string', default: '3,7' }, rate: { type: 'string' }, replication: { type: 'string' } },
+  });
   const name = positionals[0] ?? '';
   if (name === 'summarise' && positionals[1]) {
     console.log(summarise(JSON.parse(readFileSync(positionals[1], 'utf8')) as Profiler.Profile));
@@ -121,10 +210,34 @@ async function main(): Promise<void> {
   }
   const workload = WORKLOADS[name];
   const http = name === 'http-node' || name === 'http-bare';
-  if (!workload && !http) {
-    throw new Error(`usage: npx tsx bench/profile.ts <${[...Object.keys(WORKLOADS), 'http-node', 'http-bare', 'summarise <file>'].join('|')}> [--full] [--out=file.cpuprofile]`);
+  if (!workload && !http && name !== 'scale' && name !== 'job-cost') {
+    throw new Error(`usage: npx tsx bench/profile.ts <${[...Object.keys(WORKLOADS), 'http-node', 'http-bare', 'scale [--nodes=3,7]', 'job-cost', 'summarise <file>'].join('|')}> [--full] [--out=file.cpuprofile]`);
   }
   const server = await LocalRedisServer.start();
+  if (name === 'job-cost') {
+    try {
+      console.log(JSON.stringify(await measureJobCost(server), null, 2));
+    } finally {
+      await server.destroy();
+    }
+    return;
+  }
+  if (name === 'scale') {
+    const counts = (values.nodes ?? '').split(',').map(Number);
+    if (counts.some((n) => !Number.isInteger(n) || n < 2 || n > 15)) throw new Error(`--nodes takes node counts from 2 to 15, e.g. --nodes=3,7 (got ${values.nodes})`);
+    const admin = new Redis(server.url(0), { maxRetriesPerRequest: 1 });
+    try {
+      const profile = values.full ? 'full' : 'quick';
+      const rate = values.rate === undefined ? undefined : Number(values.rate);
+      if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes writes per second per node, e.g. --rate=300 (got ${values.rate})`);
+      const replication = values.replication === undefined ? undefined : (JSON.parse(values.replication) as Partial<ReplicationOptions>);
+      await profileScale({ profile, sizes: SIZES[profile], server, admin, log: (m) => process.stderr.write(`${m}\n`) }, counts, values.out, { rate, replication });
+    } finally {
+      admin.disconnect();
+      await server.destroy();
+    }
+    return;
+  }
   if (http) {
     try {
       await profileHttp(name === 'http-node', { profile: values.full ? 'full' : 'quick', sizes: SIZES[values.full ? 'full' : 'quick'], server, admin: new Redis(server.url(0), { lazyConnect: true }), log: () => undefined }, values.out);

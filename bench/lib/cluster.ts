@@ -11,6 +11,7 @@ import type { ReplicationOptions } from '../../src/replication/options.js';
 import { isClusterTarget, type RedisTarget } from '../../src/store/connections.js';
 import type { StoreOptions } from '../../src/store/record-store.js';
 import type { LocalRedisServer } from '../../src/local-redis/local-redis.js';
+import type { KeyBuilder } from '../../src/store/keys.js';
 import { ConvergenceError, sleep } from './deadline.js';
 
 export interface BenchCluster {
@@ -135,16 +136,26 @@ export async function backlog(cluster: BenchCluster): Promise<{ outbox: number; 
   return { outbox, jobs, failed };
 }
 
+/** A node's database as the verification reads it: its key layout and a plain connection. */
+export interface StoreView {
+  readonly keys: KeyBuilder;
+  readonly redis: Redis | Cluster;
+}
+
 /** Every record of one node as `userKey -> stored bytes` (or only `keys`, when given). */
 export async function readState(cluster: BenchCluster, index: number, keys?: readonly string[]): Promise<Map<string, string>> {
-  const node = cluster.nodes[index] as ReplicaNode;
-  const redis = cluster.raw[index] as Redis | Cluster;
+  return readStore({ keys: (cluster.nodes[index] as ReplicaNode).keys, redis: cluster.raw[index] as Redis | Cluster }, keys);
+}
+
+/** {@link readState} of a store given by its key layout and connection (e.g. a node in another process). */
+export async function readStore(store: StoreView, keys?: readonly string[]): Promise<Map<string, string>> {
+  const { redis } = store;
   const out = new Map<string, string>();
   // An MGET must stay in one slot on a Redis Cluster: the keys of one partition share its tag.
   const fetch = async (redisKeys: string[]) => {
     const byPartition = new Map<number, string[]>();
     for (const k of redisKeys) {
-      const p = node.keys.partition(node.keys.userKey(k));
+      const p = store.keys.partition(store.keys.userKey(k));
       const group = byPartition.get(p);
       if (group) group.push(k);
       else byPartition.set(p, [k]);
@@ -153,22 +164,22 @@ export async function readState(cluster: BenchCluster, index: number, keys?: rea
       const values = await redis.mget(...group);
       group.forEach((k, j) => {
         const v = values[j];
-        if (v !== null && v !== undefined) out.set(node.keys.userKey(k), v);
+        if (v !== null && v !== undefined) out.set(store.keys.userKey(k), v);
       });
     }
   };
   if (keys) {
-    for (let i = 0; i < keys.length; i += 1_000) await fetch(keys.slice(i, i + 1_000).map((k) => node.keys.record(k)));
+    for (let i = 0; i < keys.length; i += 1_000) await fetch(keys.slice(i, i + 1_000).map((k) => store.keys.record(k)));
     return out;
   }
   // A cluster client does not SCAN the cluster: every master is scanned on its own.
   if (redis instanceof Cluster && redis.status !== 'ready') await redis.ping(); // the slot map, so nodes() knows the masters
   const scanned = redis instanceof Cluster ? redis.nodes('master') : [redis];
-  if (scanned.length === 0) throw new Error(`${nodeId(index)}: the cluster client knows no master to scan`);
+  if (scanned.length === 0) throw new Error(`${store.keys.nodeId}: the cluster client knows no master to scan`);
   for (const server of scanned) {
     let cursor = '0';
     do {
-      const [next, found] = await server.scan(cursor, 'MATCH', node.keys.recordPattern(), 'COUNT', 2_000);
+      const [next, found] = await server.scan(cursor, 'MATCH', store.keys.recordPattern(), 'COUNT', 2_000);
       await fetch(found);
       cursor = next;
     } while (cursor !== '0');
@@ -190,7 +201,15 @@ export interface Verification {
  * run verifies what it wrote without reading a million records on every node.
  */
 export async function verifyIdentical(cluster: BenchCluster, keys?: readonly string[]): Promise<Verification> {
-  const states = await Promise.all(cluster.nodes.map((_, i) => readState(cluster, i, keys)));
+  return verifyStores(
+    cluster.nodes.map((node, i) => ({ keys: node.keys, redis: cluster.raw[i] as Redis })),
+    keys,
+  );
+}
+
+/** {@link verifyIdentical} over stores given by key layout and connection (the first is the reference). */
+export async function verifyStores(stores: readonly StoreView[], keys?: readonly string[]): Promise<Verification> {
+  const states = await Promise.all(stores.map((store) => readStore(store, keys)));
   const reference = states[0] as Map<string, string>;
   const mismatches: string[] = [];
   states.forEach((state, i) => {

@@ -32,7 +32,20 @@ export interface BenchSizes {
   hotKeys: { hotKeys: number; spreadKeys: number; writersPerNode: number; durationMs: number };
   http: { connections: number; durationSec: number; warmupSec: number };
   memory: { keys: number; valueBytes: number };
-  scale: { nodeCounts: number[]; writes: number; preload: [small: number, large: number] };
+  /**
+   * Scenario 7: every node in its own process, `concurrencyPerNode` puts in flight in each.
+   * The processes are warmed once (`processWarmupWritesPerNode` local writes each, in one
+   * unmeasured run of the largest cluster: a cold process runs slowly for thousands of
+   * writes), then every run warms its fresh nodes with `warmupWritesPerNode`.
+   */
+  scale: {
+    nodeCounts: number[];
+    writes: number;
+    concurrencyPerNode: number;
+    processWarmupWritesPerNode: number;
+    warmupWritesPerNode: number;
+    preload: [small: number, large: number];
+  };
   /** Anti-entropy: store sizes compared, differing-key counts repaired, passes timed for idle CPU. */
   antiEntropy: { small: number; large: number; diffs: number[]; equalRuns: number; idlePasses: number };
   /** Scenario 8: closed-loop writes on one node of three, per concurrency. */
@@ -68,7 +81,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     hotKeys: { hotKeys: 8, spreadKeys: 10_000, writersPerNode: 16, durationMs: 10_000 },
     http: { connections: 32, durationSec: 6, warmupSec: 2 },
     memory: { keys: 20_000, valueBytes: 100 },
-    scale: { nodeCounts: [3, 5, 7], writes: 10_000, preload: [10_000, 1_000_000] },
+    scale: { nodeCounts: [3, 5, 7], writes: 10_000, concurrencyPerNode: 32, processWarmupWritesPerNode: 2_000, warmupWritesPerNode: 300, preload: [10_000, 1_000_000] },
     antiEntropy: { small: 10_000, large: 1_000_000, diffs: [1, 100, 10_000], equalRuns: 9, idlePasses: 10 },
     sustained: { durationMs: 10_000, concurrencies: [1, 4, 64], delayMs: 50 },
     outage: { writes: 50_000, hotKeys: 10, distinctKeys: 5_000, catchUpKeys: 100_000 },
@@ -84,7 +97,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     hotKeys: { hotKeys: 8, spreadKeys: 2_000, writersPerNode: 16, durationMs: 1_500 },
     http: { connections: 32, durationSec: 1.5, warmupSec: 1 },
     memory: { keys: 2_000, valueBytes: 100 },
-    scale: { nodeCounts: [3, 5, 7], writes: 1_000, preload: [10_000, 100_000] },
+    scale: { nodeCounts: [3, 5, 7], writes: 1_000, concurrencyPerNode: 32, processWarmupWritesPerNode: 200, warmupWritesPerNode: 100, preload: [10_000, 100_000] },
     antiEntropy: { small: 10_000, large: 100_000, diffs: [1, 100, 1_000], equalRuns: 5, idlePasses: 5 },
     sustained: { durationMs: 1_000, concurrencies: [1, 4, 64], delayMs: 50 },
     outage: { writes: 5_000, hotKeys: 10, distinctKeys: 500, catchUpKeys: 5_000 },
@@ -100,7 +113,7 @@ export const SIZES: Record<Profile, BenchSizes> = {
     hotKeys: { hotKeys: 4, spreadKeys: 500, writersPerNode: 4, durationMs: 700 },
     http: { connections: 8, durationSec: 1, warmupSec: 1 },
     memory: { keys: 300, valueBytes: 100 },
-    scale: { nodeCounts: [3, 5], writes: 300, preload: [1_000, 5_000] },
+    scale: { nodeCounts: [3, 5], writes: 300, concurrencyPerNode: 8, processWarmupWritesPerNode: 20, warmupWritesPerNode: 20, preload: [1_000, 5_000] },
     antiEntropy: { small: 1_000, large: 5_000, diffs: [1, 100], equalRuns: 3, idlePasses: 2 },
     sustained: { durationMs: 500, concurrencies: [4], delayMs: 50 },
     outage: { writes: 1_000, hotKeys: 4, distinctKeys: 100, catchUpKeys: 1_000 },

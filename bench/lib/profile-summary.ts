@@ -64,3 +64,17 @@ export function summarise(profile: Profiler.Profile): string {
   ].join('\n');
 }
 
+
+/** Self time (ms) by package / project file, as in {@link summarise}. */
+export function selfByCategory(profile: Profiler.Profile): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const interval = (profile.endTime - profile.startTime) / Math.max(1, profile.samples?.length ?? 1) / 1000;
+  const out = new Map<string, number>();
+  for (const id of profile.samples ?? []) {
+    const node = byId.get(id);
+    if (!node) continue;
+    const cat = category(node.callFrame);
+    out.set(cat, (out.get(cat) ?? 0) + interval);
+  }
+  return out;
+}

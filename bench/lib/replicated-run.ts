@@ -52,10 +52,11 @@ export interface ReplicatedRunResult {
 
 /**
  * Writes `count` converged records (same bytes on every node) straight into each node's
- * database, with the node's start marker: the nodes then start as they would after a
- * restart on existing data, not as new nodes that resync everything from their peers.
+ * database (node i: DB 1 + i), with the node's start marker: the nodes then start as they
+ * would after a restart on existing data, not as new nodes that resync everything from
+ * their peers.
  */
-async function preload(ctx: BenchContext, nodes: number, count: number): Promise<void> {
+export async function preload(ctx: BenchContext, nodes: number, count: number): Promise<void> {
   const hlc = formatTimestamp({ wallMs: Date.now() - 60_000, logical: 0, nodeId: 'n1' });
   const started = performance.now();
   await Promise.all(
