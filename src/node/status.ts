@@ -63,7 +63,10 @@ export async function queueBacklog(queues: ReadonlyArray<Queue<ReplicationJobDat
     counts.active += c.active ?? 0;
     counts.failed += c.failed ?? 0;
     if (!withOldest) continue;
+    // Only states that hold jobs are asked for their oldest: an idle queue costs one call.
+    const held = { wait: (c.waiting ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 };
     for (const state of ['wait', 'delayed', 'active', 'failed'] as const) {
+      if (held[state] === 0) continue;
       const [job] = await queue.getJobs([state], 0, 0, true);
       if (job) oldestCommittedAt = Math.min(oldestCommittedAt, job.data.committedAt);
     }
