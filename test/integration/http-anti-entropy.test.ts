@@ -10,6 +10,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../../src/cli/cli.js';
 import { expectError, startNodes, useTestRedis, type StartedNodes } from '../support/http-harness.js';
+import { waitFor } from '../support/wait.js';
 
 const TOKEN = 'ae-secret-token';
 const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -88,6 +89,11 @@ describe('eventual-cache repair --config FILE', () => {
     await B.put('cli-ae-1', 'from B');
     await B.flushOutbox();
     for (let i = 0; i < 200 && !(await A.get('cli-ae-1')); i++) await new Promise((r) => setTimeout(r, 20));
+    // B's digest must hold the write before the CLI compares (B folds its own log; its
+    // log is trimmed in the same MULTI that updates the tree, so an empty log means folded).
+    const redisB = new Redis(nodes.urls[1] as string);
+    await waitFor(async () => (await redisB.llen(B.keys.digestLog())) === 0, { timeoutMs: 10_000, message: "B to fold its write into its digest" });
+    await redisB.quit();
     const redisA = new Redis(nodes.urls[0] as string);
     await redisA.del(A.keys.record('cli-ae-1'));
     await redisA.quit();
