@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { KeyBuilder } from './keys.js';
+import { groupBy } from './replica-wait.js';
 
 /** A committed batch of local writes not yet handed to the replication queues. */
 export interface OutboxEntry {
@@ -78,7 +79,7 @@ export class Outbox {
 
   /** Appends `keys` to the outbox again, for `peer` only (the relay folds a down peer's small jobs this way). */
   async requeue(peer: string, keys: readonly string[], committedAt: number): Promise<void> {
-    for (const [p, list] of this.byPartition(keys)) {
+    for (const [p, list] of groupBy(keys, (k) => this.keys.partition(k))) {
       await this.guard(() => this.redis.xadd(this.keys.outbox(p), '*', 't', String(committedAt), 'k', JSON.stringify(list), 'p', peer));
       this.writes.set(p, (this.writes.get(p) ?? 0) + 1);
     }
@@ -99,16 +100,5 @@ export class Outbox {
 
   private partitions(): number[] {
     return Array.from({ length: this.keys.partitions }, (_, i) => i);
-  }
-
-  private byPartition(keys: readonly string[]): Map<number, string[]> {
-    const out = new Map<number, string[]>();
-    for (const k of keys) {
-      const p = this.keys.partition(k);
-      const list = out.get(p);
-      if (list) list.push(k);
-      else out.set(p, [k]);
-    }
-    return out;
   }
 }

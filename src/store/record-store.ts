@@ -13,7 +13,8 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
-import { ReplicaWaitError, type RedisUnavailableError } from '../errors/index.js';
+import type { RedisUnavailableError } from '../errors/index.js';
+import { groupBy, rawByKey, replicaWait } from './replica-wait.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
@@ -97,28 +98,15 @@ export class RecordStore {
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
     this.outbox = new Outbox(this.redis, keys, (fn) => this.guard(fn));
+    this.waitForReplicas = replicaWait(this.opts.waitReplicas, this.opts.waitTimeoutMs);
   }
 
   get options(): Readonly<StoreOptions> {
     return this.opts;
   }
 
-  /**
-   * With `waitReplicas`, a committed batch waits (Redis `WAIT`, on the connection that ran
-   * EXEC) until that many replicas have it; fewer in `waitTimeoutMs` fail the writes with
-   * {@link ReplicaWaitError}. Never retried: the batch is already committed.
-   */
-  private readonly waitForReplicas = async (connection: TransactionConnection): Promise<void> => {
-    const wanted = this.opts.waitReplicas;
-    if (wanted === 0) return;
-    let acknowledged = 0;
-    try {
-      acknowledged = await connection.redis.wait(wanted, this.opts.waitTimeoutMs);
-    } catch {
-      // The master went away after EXEC: nobody can say the write is safe.
-    }
-    if (acknowledged < wanted) throw new ReplicaWaitError(acknowledged, wanted, this.opts.waitTimeoutMs);
-  };
+  /** With `waitReplicas`, the Redis `WAIT` after each local commit (see `replica-wait.ts`). */
+  private readonly waitForReplicas: ((connection: TransactionConnection) => Promise<void>) | undefined;
 
   /** Connects every connection and restores the clock's persisted high-water mark. */
   async connect(): Promise<void> {
@@ -295,13 +283,7 @@ export class RecordStore {
     if (incoming.length === 0) return [];
     if (this.keys.partitions === 1) return this.applyInPartition(incoming);
     // One transaction per partition (one slot on a cluster), all at once; reports in order.
-    const groups = new Map<number, CacheRecord[]>();
-    for (const r of incoming) {
-      const p = this.keys.partition(r.key);
-      const list = groups.get(p);
-      if (list) list.push(r);
-      else groups.set(p, [r]);
-    }
+    const groups = groupBy(incoming, (r) => this.keys.partition(r.key));
     const byRecord = new Map<CacheRecord, MergeReport>();
     await Promise.all(
       [...groups.values()].map(async (records) => {
@@ -316,42 +298,36 @@ export class RecordStore {
     const userKeys = [...new Set(incoming.map((r) => r.key))];
     const redisKeys = userKeys.map((k) => this.keys.record(k));
     let found: BadRecord[] = [];
-    const reports = await optimisticTransaction(
-      this.pool,
-      this.target,
-      redisKeys,
-      (values) => {
-        // An unusable local record counts as absent: the incoming one repairs the key.
-        const { records: stored, bad } = decodeAll(userKeys, redisKeys, values);
-        const current = new Map<string, CacheRecord | undefined>(stored);
-        found = bad;
-        const changed = new Set<string>();
-        const conflicts: ConflictEntry[] = [];
-        const nowMs = this.clock.physicalNow();
-        const reports = incoming.map((record) => {
-          const result = merge(current.get(record.key), record);
-          if (result.changed) {
-            current.set(record.key, result.record);
-            changed.add(record.key);
+    const reports = await this.transact(redisKeys, (values) => {
+      // An unusable local record counts as absent: the incoming one repairs the key.
+      const { records: stored, bad } = decodeAll(userKeys, redisKeys, values);
+      const current = new Map<string, CacheRecord | undefined>(stored);
+      found = bad;
+      const changed = new Set<string>();
+      const conflicts: ConflictEntry[] = [];
+      const nowMs = this.clock.physicalNow();
+      const reports = incoming.map((record) => {
+        const result = merge(current.get(record.key), record);
+        if (result.changed) {
+          current.set(record.key, result.record);
+          changed.add(record.key);
+        }
+        if (result.conflict) conflicts.push({ ...result.conflict, node: this.keys.nodeId, at: nowMs });
+        return { incoming: record, result };
+      });
+      if (changed.size === 0 && conflicts.length === 0 && bad.length === 0) return { result: reports };
+      return {
+        result: reports,
+        write: (multi) => {
+          queueQuarantine(multi, this.keys, bad, nowMs, true);
+          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
+          if (conflicts.length > 0) {
+            multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
+            multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
           }
-          if (result.conflict) conflicts.push({ ...result.conflict, node: this.keys.nodeId, at: nowMs });
-          return { incoming: record, result };
-        });
-        if (changed.size === 0 && conflicts.length === 0 && bad.length === 0) return { result: reports };
-        return {
-          result: reports,
-          write: (multi) => {
-            queueQuarantine(multi, this.keys, bad, nowMs, true);
-            this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
-            if (conflicts.length > 0) {
-              multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
-              multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
-            }
-          },
-        };
-      },
-      { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
-    );
+        },
+      };
+    });
     for (const bad of found) this.hooks.onBadRecord?.(bad);
     return reports;
   }
@@ -364,22 +340,17 @@ export class RecordStore {
   private setAside(bad: BadRecord): void {
     if (this.settingAside.has(bad.key)) return;
     this.settingAside.add(bad.key);
-    optimisticTransaction(
-      this.pool,
-      this.target,
-      [bad.redisKey],
-      ([raw]) =>
-        raw === bad.raw
-          ? {
-              result: true,
-              write: (multi) => {
-                queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true);
-                // The record leaves the digest with it, so the tree sums stay exact.
-                if (this.digest) queueLogEntry(multi, this.keys, [[bad.key, recordHash(bad.key, bad.raw), null]]);
-              },
-            }
-          : { result: false },
-      { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks },
+    this.transact([bad.redisKey], ([raw]) =>
+      raw === bad.raw
+        ? {
+            result: true,
+            write: (multi) => {
+              queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true);
+              // The record leaves the digest with it, so the tree sums stay exact.
+              if (this.digest) queueLogEntry(multi, this.keys, [[bad.key, recordHash(bad.key, bad.raw), null]]);
+            },
+          }
+        : { result: false },
     )
       .then((moved) => moved && this.hooks.onBadRecord?.(bad))
       .catch(() => undefined)
@@ -428,8 +399,3 @@ export class RecordStore {
   }
 }
 
-/** The stored text each key had when the transaction read it (for the digest's old hash). */
-function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
-  const map = new Map(userKeys.map((k, i) => [k, values[i]]));
-  return (key) => map.get(key);
-}

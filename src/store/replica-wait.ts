@@ -1,0 +1,43 @@
+/**
+ * Small pieces of the record store's transactions: the Redis `WAIT` behind `waitReplicas`,
+ * and the groupings its transactions need.
+ */
+import { ReplicaWaitError } from '../errors/index.js';
+import type { TransactionConnection } from './connections.js';
+
+/**
+ * With `wanted` > 0: what runs right after a local commit's EXEC, on its connection. Redis
+ * `WAIT` blocks until that many replicas have the connection's writes; fewer within
+ * `timeoutMs` fail the batch's writes with {@link ReplicaWaitError}. It is never retried:
+ * the batch is already committed. `undefined` when `wanted` is 0.
+ */
+export function replicaWait(wanted: number, timeoutMs: number): ((connection: TransactionConnection) => Promise<void>) | undefined {
+  if (wanted === 0) return undefined;
+  return async (connection) => {
+    let acknowledged = 0;
+    try {
+      acknowledged = await connection.redis.wait(wanted, timeoutMs);
+    } catch {
+      // The master went away after EXEC: nobody can say the write is safe.
+    }
+    if (acknowledged < wanted) throw new ReplicaWaitError(acknowledged, wanted, timeoutMs);
+  };
+}
+
+/** `items` grouped by `keyOf`, groups in order of first appearance. */
+export function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const item of items) {
+    const k = keyOf(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+/** The stored text each key had when the transaction read it (for the digest's old hash). */
+export function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
+  const map = new Map(userKeys.map((k, i) => [k, values[i]]));
+  return (key) => map.get(key);
+}
