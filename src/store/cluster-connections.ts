@@ -14,7 +14,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { keySlot } from './layout.js';
-import { closeRedis, connect, TransactionConnection, type ClusterTarget, type RedisTarget } from './connections.js';
+import { closeRedis, TransactionConnection, type ClusterTarget } from './connections.js';
 
 /** The seeds and the per-connection options (credentials, TLS) of a cluster target. */
 export function clusterSeeds(target: ClusterTarget): { seeds: Array<{ host: string; port: number }>; redisOptions: RedisOptions } {
@@ -142,9 +142,4 @@ export class ClusterTransactionPool {
 function splitNodeKey(key: string): [string, number] {
   const at = key.lastIndexOf(':');
   return [key.slice(0, at), Number(key.slice(at + 1))];
-}
-
-/** Connects a cluster client (every seed that answers), or throws the connection error. */
-export async function connectCluster(cluster: Cluster, target: RedisTarget, timeoutMs: number): Promise<void> {
-  await connect(cluster as unknown as Redis, target, timeoutMs);
 }

@@ -66,8 +66,9 @@ export function partitionOf(key: string, count: number): number {
 }
 
 /**
- * The partitions holding entries of digest leaf `leaf` of `shape`: exactly one when the
- * shape is at least as fine as the partition grid, every partition otherwise.
+ * The partitions holding entries of the `count` digest leaves from `first` (a tree node's
+ * leaves) of `shape`: a contiguous range when the shape is at least as fine as the
+ * partition grid (one partition for a single leaf), every partition otherwise.
  */
 export function partitionsOfLeafRange(first: number, count: number, shape: DigestShape, partitions: number): number[] {
   if (partitions === 1) return [0];
