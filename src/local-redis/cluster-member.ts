@@ -2,7 +2,7 @@
  * One `redis-server` process of a {@link LocalRedisCluster}: started, killed and started
  * again on the same port and directory (its `nodes.conf`, hence its cluster id, survive).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accepts, LocalRedisError } from './local-redis.js';
 
 /** Bytes of a server's log kept to explain a failed start. */
@@ -64,4 +64,19 @@ export class ClusterMember {
   killNow(): void {
     if (this.running) this.child?.kill('SIGKILL');
   }
+}
+
+/** Runs a command (redis-cli) to completion within `timeoutMs`: whether it succeeded, and its output. */
+export function run(binary: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    execFile(binary, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ ok: error === null, output: `${stdout}${stderr}${error ? `\n${error.message}` : ''}` });
+    });
+  });
+}
+
+/** The end of a command's output for an error message, colours stripped. */
+export function tail(text: string): string {
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, '').trim();
+  return plain.length > 800 ? `…${plain.slice(-800)}` : plain || '(no output)';
 }

@@ -3,11 +3,10 @@
  * processes with `--cluster-enabled yes`, each in its own temporary directory, joined by
  * `redis-cli --cluster create`. For the tests and benchmarks that must run on a real
  * Cluster (slots, MOVED, failover), never on a mock.
- *
  * Every wait is a poll with a deadline whose failure names what was still wrong ("17003:
  * cluster_state:fail"), never a fixed sleep.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import {
   type NodeReport,
   type PortRange,
 } from './cluster-topology.js';
-import { ClusterMember } from './cluster-member.js';
+import { ClusterMember, run, tail } from './cluster-member.js';
 import { LocalRedisError, LocalRedisServer } from './local-redis.js';
 
 export { CLUSTER_SLOTS, INTROSPECTION_COMMANDS, type ClusterNodeInfo, type PortRange } from './cluster-topology.js';
@@ -390,19 +389,6 @@ function resolveOptions(o: LocalRedisClusterOptions): ResolvedOptions {
   if (!Number.isSafeInteger(opts.replicasPerMaster) || opts.replicasPerMaster < 0) throw new RangeError(`replicasPerMaster must be a non-negative integer, got ${opts.replicasPerMaster}`);
   if (!Number.isSafeInteger(opts.nodeTimeoutMs) || opts.nodeTimeoutMs < 100) throw new RangeError(`nodeTimeoutMs must be an integer ≥ 100, got ${opts.nodeTimeoutMs}`);
   return opts;
-}
-
-function run(binary: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
-  return new Promise((resolve) => {
-    execFile(binary, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ ok: error === null, output: `${stdout}${stderr}${error ? `\n${error.message}` : ''}` });
-    });
-  });
-}
-
-function tail(text: string): string {
-  const plain = text.replace(/\x1b\[[0-9;]*m/g, '').trim();
-  return plain.length > 800 ? `…${plain.slice(-800)}` : plain || '(no output)';
 }
 
 function installExitHook(): void {

@@ -121,10 +121,11 @@ export class RecordStore {
 
   /**
    * Runs an optimistic transaction over `redisKeys` with this store's connections, key
-   * locks and retry policy (for the collector and digest repairs beside this class).
+   * locks and retry policy (for the collector and digest repairs beside this class);
+   * `afterExec` runs on its connection after a successful EXEC.
    */
-  transact<T>(redisKeys: readonly string[], plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>): Promise<T> {
-    return optimisticTransaction(this.pool, this.target, redisKeys, plan, { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks });
+  transact<T>(redisKeys: readonly string[], plan: (values: ReadonlyArray<string | null>) => TransactionPlan<T>, afterExec?: (connection: TransactionConnection) => Promise<void>): Promise<T> {
+    return optimisticTransaction(this.pool, this.target, redisKeys, plan, { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks, afterExec });
   }
 
   /** Runs `fn` holding this process's locks on `redisKeys`: no write or merge of these keys runs meanwhile. */
@@ -232,9 +233,7 @@ export class RecordStore {
     const redisKeys = userKeys.map((k) => this.keys.record(k));
     let found: BadRecord[] = [];
     try {
-      const records = await optimisticTransaction(
-        this.pool,
-        this.target,
+      const records = await this.transact(
         redisKeys,
         (values) => {
           // Per key: an unusable record counts as absent and is moved aside in this MULTI.
@@ -265,7 +264,7 @@ export class RecordStore {
             },
           };
         },
-        { maxRetries: this.opts.maxTransactionRetries, locks: this.locks, ...this.hooks, afterExec: this.waitForReplicas },
+        this.waitForReplicas,
       );
       this.outbox.committed(partition);
       batch.forEach((w, i) => w.resolve(records[i] as CacheRecord));
