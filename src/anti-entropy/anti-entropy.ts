@@ -19,7 +19,7 @@ import { exchange, type RoundReport, type RoundResult } from './exchange.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import type { AntiEntropyOptions } from './options.js';
 import { verifyDigest } from './verify.js';
-import { FOLD_STEP_ENTRIES, foldDigestLog } from '../store/digest-log.js';
+import { FOLD_STEP_ENTRIES } from '../store/digest-fold.js';
 
 /** What `/cluster` shows per peer about anti-entropy. */
 export interface PeerAntiEntropyStatus {
@@ -32,6 +32,10 @@ export interface PeerAntiEntropyStatus {
   tombstonesPending: number;
   lastError?: string;
 }
+
+/** A fold of at least this many keys means a heavy write load: fold again after {@link BUSY_FOLD_INTERVAL_MS}. */
+const BUSY_FOLD_KEYS = 5_000;
+const BUSY_FOLD_INTERVAL_MS = 250;
 
 export interface AntiEntropyDeps {
   readonly store: RecordStore;
@@ -63,6 +67,8 @@ export class AntiEntropy {
   private lastVerifyAt: number;
   private lastHeartbeat: number | undefined;
   private restoredAt: number | undefined;
+  /** Keys the last fold folded. */
+  private lastFolded = 0;
 
   constructor(deps: AntiEntropyDeps) {
     this.deps = deps;
@@ -99,7 +105,10 @@ export class AntiEntropy {
     });
     if (this.active) this.loop('round', 0, this.deps.options.intervalMs, () => this.runNow().then(() => undefined));
     this.loop('collect', this.deps.options.collectIntervalMs, this.deps.options.collectIntervalMs, () => this.collectNow().then(() => undefined));
-    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, this.deps.options.foldIntervalMs, () => this.enqueue(() => this.fold()).then(() => undefined));
+    // Under a heavy write load the next fold comes sooner, so the log (and the digest's lag
+    // behind the data) stays near one fold step rather than one interval of writes.
+    const foldEvery = () => (this.lastFolded >= BUSY_FOLD_KEYS ? Math.min(BUSY_FOLD_INTERVAL_MS, this.deps.options.foldIntervalMs) : this.deps.options.foldIntervalMs);
+    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, foldEvery, () => this.enqueue(() => this.fold()).then(() => undefined));
   }
 
   /** Status per peer id. */
@@ -144,7 +153,7 @@ export class AntiEntropy {
     await this.fold();
     if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
       this.lastVerifyAt = this.deps.now();
-      const fixes = await verifyDigest(store, shape, () => this.pause(), () => this.closed);
+      const fixes = await verifyDigest(store, () => this.pause(), () => this.closed);
       if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
       await this.fold();
     }
@@ -174,7 +183,7 @@ export class AntiEntropy {
   /** Folds this node's digest change log into the digest peers read. */
   private async fold(): Promise<void> {
     const { store } = this.deps;
-    if (store.digest && !this.closed) await foldDigestLog(store.digestRedis, store.keys, store.digest, FOLD_STEP_ENTRIES, () => this.pause());
+    if (store.folder && !this.closed) this.lastFolded = await store.folder.fold({ maxEntries: FOLD_STEP_ENTRIES, pauseMs: this.deps.options.stepPauseMs });
   }
 
   private async collect(): Promise<CollectReport> {
@@ -252,7 +261,7 @@ export class AntiEntropy {
     return run;
   }
 
-  private loop(_name: string, firstMs: number, everyMs: number, fn: () => Promise<void>): void {
+  private loop(_name: string, firstMs: number, everyMs: number | (() => number), fn: () => Promise<void>): void {
     const tick = (ms: number) => {
       if (this.closed) return;
       const timer = setTimeout(() => {
@@ -261,7 +270,7 @@ export class AntiEntropy {
           .catch((error: unknown) => {
             if (!this.closed) this.deps.onError(error);
           })
-          .finally(() => tick(everyMs));
+          .finally(() => tick(typeof everyMs === 'number' ? everyMs : everyMs()));
       }, ms);
       timer.unref();
       this.timers.add(timer);

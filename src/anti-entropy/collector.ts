@@ -21,7 +21,7 @@ import type { Redis } from 'ioredis';
 import { compareHlc, wallMsOf } from '../clock/timestamp.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
 import { recordHash } from '../digest/digest.js';
-import { queueLogEntry } from '../store/digest-log.js';
+import { queueLogEntry } from '../store/digest-fold.js';
 import type { KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
 import { mgetAll } from '../store/slot-reads.js';

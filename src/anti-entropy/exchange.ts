@@ -4,9 +4,9 @@
  * repaired in both directions (each side pulls; a peer never writes into another's Redis).
  *
  *   compare roots ─equal─► done (a few bytes)
- *        └─differ─► descend differing children (HMGET 16 fields per differing node)
- *                   └─► read differing leaves (HGETALL) ─► differing keys
- *   wait confirmDelayMs ─► re-read those leaves ─► keys still differing (confirmed twice)
+ *        └─differ─► descend differing children (GETRANGE 64 bytes per differing node)
+ *                   └─► read differing leaves (HSCAN MATCH) ─► differing keys
+ *   wait confirmDelayMs ─► re-read those keys' hashes ─► keys still differing (confirmed twice)
  *   MGET the peer's records of confirmed keys ─► pure merge in optimistic transactions
  *
  * The confirmation is Riak tictac AAE's: a difference seen only once is usually a write
@@ -15,7 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import { DIGEST_FORMAT, type DigestShape } from '../digest/digest.js';
-import { diffDigests, diffLeaves } from '../digest/diff.js';
+import { diffDigests, stillDiffering } from '../digest/diff.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
 import { RedisDigest } from '../store/digest-store.js';
 import type { KeyBuilder } from '../store/keys.js';
@@ -107,8 +107,7 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
     if (first.keys.length === 0) return report;
     if (options.confirmDelayMs > 0) await wait(options.confirmDelayMs);
     if (isClosing()) return report;
-    const suspects = new Set(first.keys);
-    const confirmed = (await diffLeaves(local, remote, first.leaves, diffOptions)).filter((k) => suspects.has(k));
+    const confirmed = await stillDiffering(local, remote, first.keys, diffOptions);
     report.confirmedKeys = confirmed.length;
     if (confirmed.length === 0) return report;
     for (let at = 0; at < confirmed.length && !isClosing(); at += options.keysPerStep) {

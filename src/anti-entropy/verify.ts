@@ -3,77 +3,122 @@
  *
  * The digest is kept in the same MULTI as every write the node makes, so it drifts from
  * the data only when something bypasses the node: a record edited or deleted in Redis by
- * hand, a restore of only some keys, a bug. Like Riak's periodic tree rebuild, this pass
- * recomputes each record's hash and corrects the digest where it disagrees; the next
- * exchange then sees the difference and repairs the record from the peers (the record
- * with the highest HLC wins, as always).
+ * hand, a restore of only some keys, a digest key deleted, a bug. Like Riak's periodic
+ * tree rebuild, this pass recomputes each record's hash and corrects the digest where it
+ * disagrees; the next exchange then sees the difference and repairs the record from the
+ * peers (the record with the highest HLC wins, as always).
  *
- * Two sweeps: records → digest (changed or unknown records), digest → records (entries
- * whose record is gone). It runs right after a fold of the digest log. Each correction is
- * a log entry appended under the store's in-process key lock, so no write or merge of that
- * key slips between reading the record and logging its hash.
+ * Three checks, after a fold of the digest log:
+ * 1. records → entries: a record whose hash is not its entry's (changed or unknown);
+ * 2. entries → records: an entry whose record is gone;
+ * 3. entries → tree: each partition's tree is added up again from the entries read in
+ *    check 2 and replaced where it differs. Only folds write entries and trees, together
+ *    in one MULTI, and none runs during the check (the node runs folds and verification
+ *    on one chain), so the entries read are the ones the tree sums.
+ * Each correction of checks 1 and 2 is a log entry appended under the store's in-process
+ * key locks, so no write or merge of those keys slips between reading the record and
+ * logging its hash.
  */
-import { bucketOf, entryField, keyOfEntryField, leafOf, recordHash, type DigestShape } from '../digest/digest.js';
-import { foldDigestLog, queueLogEntry } from '../store/digest-log.js';
-import { leafEntriesOf } from '../store/digest-store.js';
+import { leafOf, recordHash } from '../digest/digest.js';
+import { decodeHash, HashTree } from '../digest/tree.js';
+import { queueLogEntry, type Folder, type LogChange } from '../store/digest-fold.js';
+import { readEntryHashes } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
 import { mgetAll, scanAll, scanPage } from '../store/slot-reads.js';
 
-/** Corrects the digest from the records; resolves with the number of entries corrected. */
-export async function verifyDigest(store: RecordStore, shape: DigestShape, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
-  const { digestRedis: redis, keys } = store;
-  let fixes = 0;
+/** Corrects the digest from the records; resolves with the number of keys (and trees) corrected. */
+export async function verifyDigest(store: RecordStore, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
+  const { digestRedis: redis, keys, folder } = store;
+  if (!folder) return 0;
+  const shape = folder.shape;
+  await folder.fold();
+  const suspects: string[] = [];
   let cursor = '0';
   do {
     const [next, redisKeys] = await scanPage(redis, cursor, keys.recordPattern(), 500);
     cursor = next;
     if (redisKeys.length === 0) continue;
     const userKeys = redisKeys.map((k) => keys.userKey(k));
-    const [raws, entries] = await Promise.all([mgetAll(redis, redisKeys), leafEntriesOf(redis, keys, shape, userKeys)]);
-    const suspects = userKeys.filter((key, i) => {
-      const raw = raws[i];
-      return (raw == null ? undefined : recordHash(key, raw)) !== entries.get(key);
-    });
-    fixes += await fix(store, shape, suspects);
+    suspects.push(...(await disagreeing(store, userKeys)));
     await pause();
   } while (cursor !== '0' && !isClosing());
-  // The buckets that exist (of every partition), each walked with HSCAN.
-  for await (const buckets of scanAll(redis, keys.digestBucketPattern, 500)) {
-    for (const bucket of buckets) {
-      if (isClosing()) return fixes;
+  if (isClosing()) return 0;
+
+  const trees = Array.from({ length: keys.partitions }, () => new HashTree(shape));
+  const seen = new Set<string>();
+  for await (const found of scanAll(redis, keys.digestBucketPattern, 500)) {
+    for (const bucket of found) {
+      if (isClosing()) return 0;
+      if (seen.has(bucket)) continue;
+      seen.add(bucket);
+      // HSCAN may return an entry twice: a map keeps each key once.
+      const entries = new Map<string, number>();
       let scan = '0';
       do {
-        const [next, flat] = await redis.hscan(bucket, scan, 'COUNT', 1_000);
-        scan = next;
-        const listed = flat.filter((_, i) => i % 2 === 0).map(keyOfEntryField);
-        if (listed.length === 0) continue;
-        const raws = await mgetAll(redis, listed.map((k) => keys.record(k)));
-        fixes += await fix(store, shape, listed.filter((_, i) => raws[i] == null));
-        await pause();
+        const [next, flat] = await redis.hscanBuffer(bucket, scan, 'COUNT', 1_000);
+        scan = next.toString();
+        for (let i = 0; i + 1 < flat.length; i += 2) entries.set((flat[i] as Buffer).toString().slice(1), decodeHash(flat[i + 1] as Buffer) ?? 0);
       } while (scan !== '0');
+      const listed = [...entries.keys()];
+      const raws = await mgetAll(redis, listed.map((k) => keys.record(k)));
+      listed.forEach((key, i) => {
+        if (raws[i] == null) suspects.push(key);
+      });
+      for (const [key, hash] of entries) (trees[keys.partition(key)] as HashTree).add(leafOf(key, shape), hash);
+      await pause();
     }
   }
-  return fixes;
+  let fixes = 0;
+  for (const [partition, tree] of trees.entries()) if (await folder.replaceTreeIfDiffers(partition, tree.bytes())) fixes += 1;
+  let wrong = 0;
+  const unique = [...new Set(suspects)];
+  for (let at = 0; at < unique.length; at += 500) wrong += await fix(store, unique.slice(at, at + 500));
+  return fixes + wrong;
 }
 
-/** Re-reads each suspect under its key lock and corrects its digest entry if it is still wrong. */
-async function fix(store: RecordStore, shape: DigestShape, suspects: readonly string[]): Promise<number> {
-  let fixes = 0;
-  for (const key of suspects) {
-    const redisKey = store.keys.record(key);
-    fixes += await store.withKeyLocks([redisKey], async () => {
-      // Fold first: with the key locked, no new entry for it can appear, so afterwards its
-      // leaf entry is exactly what the log says, and the correction chains onto it.
-      await foldDigestLog(store.digestRedis, store.keys, shape);
-      const [raw, entry] = await Promise.all([store.digestRedis.get(redisKey), store.digestRedis.hget(store.keys.digestBucket(store.keys.partition(key), bucketOf(leafOf(key, shape), shape)), entryField(leafOf(key, shape), key))]);
-      const actual = raw === null ? undefined : recordHash(key, raw);
-      const recorded = entry === null ? undefined : Number(entry);
-      if (actual === recorded) return 0;
-      const multi = store.digestRedis.multi();
-      queueLogEntry(multi, store.keys, [[key, recorded ?? null, actual ?? null]]);
-      await multi.exec();
-      return 1;
-    });
-  }
-  return fixes;
+/** The keys whose record's hash is not the one their digest entry holds. */
+async function disagreeing(store: RecordStore, userKeys: readonly string[]): Promise<string[]> {
+  const wrong = await compare(store, userKeys);
+  return wrong.map(([key]) => key);
+}
+
+/** Each disagreeing key with its entry's hash and its record's (`null`: none). */
+async function compare(store: RecordStore, userKeys: readonly string[]): Promise<LogChange[]> {
+  const { digestRedis: redis, keys, folder } = store;
+  const [raws, entries] = await Promise.all([mgetAll(redis, userKeys.map((k) => keys.record(k))), readEntryHashes(redis, keys, (folder as Folder).shape, userKeys)]);
+  const out: LogChange[] = [];
+  userKeys.forEach((key, i) => {
+    const raw = raws[i];
+    const actual = raw == null ? null : recordHash(key, raw);
+    const recorded = entries.get(key) ?? null;
+    if (actual !== recorded) out.push([key, recorded, actual]);
+  });
+  return out;
+}
+
+/**
+ * Corrects the entries of `suspects` that are still wrong, holding their key locks: with
+ * no write or merge of them running, a fold makes each entry exactly what the log says,
+ * and the correction logged after it chains onto it. Resolves with how many were wrong.
+ */
+async function fix(store: RecordStore, suspects: readonly string[]): Promise<number> {
+  return store.withKeyLocks(
+    suspects.map((k) => store.keys.record(k)),
+    async () => {
+      await (store.folder as Folder).fold();
+      const wrong = await compare(store, suspects);
+      const byPartition = new Map<number, LogChange[]>();
+      for (const change of wrong) {
+        const p = store.keys.partition(change[0]);
+        byPartition.set(p, [...(byPartition.get(p) ?? []), change]);
+      }
+      for (const changes of byPartition.values()) {
+        const multi = store.digestRedis.multi();
+        queueLogEntry(multi, store.keys, changes);
+        await multi.exec();
+      }
+      if (wrong.length > 0) await (store.folder as Folder).fold();
+      return wrong.length;
+    },
+  );
 }

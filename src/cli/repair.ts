@@ -10,7 +10,6 @@ import { dropCollected } from '../anti-entropy/collector.js';
 import { exchange, type RoundReport } from '../anti-entropy/exchange.js';
 import { resolveAntiEntropyOptions } from '../anti-entropy/options.js';
 import { closeRedis, connect, createRedis } from '../store/connections.js';
-import { foldDigestLog } from '../store/digest-log.js';
 import { keysFor } from '../store/keys.js';
 import { RecordStore } from '../store/record-store.js';
 import { toNodeOptions, type ClusterConfig } from './config.js';
@@ -74,8 +73,8 @@ async function foldIfStopped(config: ClusterConfig, id: string, out: (line: stri
   try {
     const heartbeat = await store.redis.hget(keys.digestMeta, 'heartbeatAt');
     const running = heartbeat !== null && Date.now() - Number(heartbeat) < 3 * o.antiEntropy.intervalMs;
-    if (!store.digest || running) return;
-    const folded = await foldDigestLog(store.digestRedis, keys, store.digest);
+    if (!store.folder || running) return;
+    const folded = await store.folder.fold();
     if (folded > 0) out(`${o.id}: folded ${folded} pending digest changes (node not running)\n`);
   } finally {
     await store.close();

@@ -9,18 +9,19 @@
  * comparable node by node) and the fixed-depth Merkle tree of Cassandra's repair (depth
  * 15, 32K leaves), rather than a tree over the sorted key space.
  *
- * Hashes. Each record contributes `recordHash(key, storedText)`, a 40-bit integer; a leaf
- * is the *sum* of its records' hashes and an inner node the sum of its children (tictac
- * uses XOR for the same reason: order-free and incremental). A sum can be updated with one
- * `HINCRBY node (new − old)` per level inside the write's own MULTI, without reading the
- * tree, which is what makes the upkeep cheap. With 40-bit hashes a node's sum stays below
- * 2^63 for up to 2^23 (8.4 million) records per node, the documented limit; a chance
- * collision of two different leaf sums has probability about 2^-40 per compared node.
+ * Hashes. Each record contributes `recordHash(key, storedText)`, a 32-bit integer; a leaf
+ * is the *sum* of its records' hashes modulo 2^32 and an inner node the sum of its
+ * children (tictac uses XOR for the same reason: order-free and incremental). A change of
+ * one record adds `new − old` to every node on its leaf's path, so the tree is kept up to
+ * date without ever being recomputed. Every node is one unsigned 32-bit cell, and the
+ * tree is one array of cells in level order (see {@link cellOf}): the 16 children of a
+ * node are 64 contiguous bytes, which is what a peer reads to descend one level. A chance
+ * collision of two different sums has probability 2^-32 per compared node, as in tictac.
  */
-/** Bits of a record hash. Sums of up to 2^23 of them fit a Redis 64-bit integer. */
-export const RECORD_HASH_BITS = 40;
 /** Children per inner node. */
 export const FANOUT = 16;
+/** Bytes of one tree cell (an unsigned 32-bit sum) and of one stored record hash. */
+export const CELL_BYTES = 4;
 
 /** The tree's dimensions; replicas can only compare digests of the same shape. */
 export interface DigestShape {
@@ -30,12 +31,15 @@ export interface DigestShape {
   readonly depth: number;
 }
 
-/** The shape with `leaves` leaves; throws `RangeError` unless it is a power of 16 between 16 and 16^6. */
+/** Most leaves a digest may have: 16^5 (a tree of 4.5 MB, kept in memory by the node). */
+export const MAX_DIGEST_LEAVES = 16 ** 5;
+
+/** The shape with `leaves` leaves; throws `RangeError` unless it is a power of 16 between 16 and 16^5. */
 export function digestShape(leaves: number): DigestShape {
   let depth = 0;
   for (let n = 1; n < leaves; n *= FANOUT) depth += 1;
-  if (!Number.isSafeInteger(leaves) || leaves !== FANOUT ** depth || depth < 1 || depth > 6) {
-    throw new RangeError(`digest leaves must be a power of 16 between 16 and 16777216, got ${String(leaves)}`);
+  if (!Number.isSafeInteger(leaves) || leaves !== FANOUT ** depth || depth < 1 || leaves > MAX_DIGEST_LEAVES) {
+    throw new RangeError(`digest leaves must be a power of 16 between 16 and ${MAX_DIGEST_LEAVES}, got ${String(leaves)}`);
   }
   return { leaves, depth };
 }
@@ -76,10 +80,11 @@ export function leafOf(key: string, shape: DigestShape): number {
  * Version of the digest format: the record hash and the layout. Nodes compare digests only
  * when both keep the same format and shape (`dig:meta` field `format`, see
  * {@link formatTag}); a node that finds its own digest in another format rebuilds it.
- * Format 1 hashed records with SHA-1 into level-2 buckets; format 2 uses {@link recordHash}
- * below and level-3 buckets ({@link bucketOf}).
+ * Format 1 hashed records with SHA-1; format 2 kept 40-bit hashes and decimal sums in
+ * Redis hashes; format 3 keeps 32-bit hashes, the tree as one string of cells, and
+ * entries keyed by a one-character leaf tag and the key ({@link entryField}).
  */
-export const DIGEST_FORMAT = 2;
+export const DIGEST_FORMAT = 3;
 
 /** The `dig:meta` `format` value of a digest of `shape`: `<format>/<leaves>`. */
 export function formatTag(shape: DigestShape): string {
@@ -93,19 +98,17 @@ export function leavesOfTag(tag: string | null | undefined): number | undefined 
 }
 
 /**
- * The 40-bit hash of one stored record, over the key, a NUL and the exact text stored in
+ * The 32-bit hash of one stored record, over the key, a NUL and the exact text stored in
  * Redis. Replicas that converged hold byte-identical records (canonical encoding), so
  * equal records hash equal; any other difference (value, tombstone, expiry, version
  * vector, a hand-edited byte) changes the hash. Never 0, so a record always counts.
  *
- * Why not SHA-1 (format 1): it is computed twice per written key (old and new record) on
- * the write path, and measured at ~7 µs a call it was the largest Node CPU cost of digest
- * upkeep. Nothing here needs a cryptographic hash (a peer that can write our Redis can
- * forge anything anyway); it needs a well-mixed, deterministic one. This is cyrb53's
- * scheme (two 32-bit multiply-xor lanes with a final avalanche, public domain) over the
- * UTF-16 code units of the string, pure integer arithmetic with `Math.imul`, so every
- * node computes the same value whatever its platform; 40 bits are kept: all 32 of lane 1
- * and the low 8 of lane 2.
+ * Nothing here needs a cryptographic hash (a peer that can write our Redis can forge
+ * anything anyway); it needs a well-mixed, deterministic one that is cheap on the write
+ * path. This is cyrb53's scheme (two 32-bit multiply-xor lanes with a final avalanche,
+ * public domain) over the UTF-16 code units of the string, pure integer arithmetic with
+ * `Math.imul`, so every node computes the same value whatever its platform; the 32 bits
+ * of lane 1 are kept.
  */
 export function recordHash(key: string, stored: string): number {
   let h1 = 0xdeadbeef;
@@ -123,9 +126,9 @@ export function recordHash(key: string, stored: string): number {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  const value = (h2 & 0xff) * 2 ** 32 + (h1 >>> 0);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  const value = h1 >>> 0;
   return value === 0 ? 1 : value;
 }
 
@@ -134,100 +137,61 @@ export function ancestorAt(leaf: number, level: number, shape: DigestShape): num
   return Math.floor(leaf / FANOUT ** (shape.depth - level));
 }
 
-/** Field naming a tree node: `level.index` (the root is `0.0`; leaves are `depth.leaf`). */
-export function nodeField(level: number, index: number): string {
-  return `${level}.${index}`;
+/**
+ * The position of node `index` at `level` in the tree's cell array: level by level from
+ * the root, so the children of node `i` at level `l` are the 16 cells from
+ * `cellOf(l + 1, 16 i)`.
+ */
+export function cellOf(level: number, index: number): number {
+  return (FANOUT ** level - 1) / (FANOUT - 1) + index;
 }
+
+/** Cells of a whole tree of `shape` (69,905 for the default 65,536 leaves: 273 KiB). */
+export function cellCount(shape: DigestShape): number {
+  return cellOf(shape.depth + 1, 0);
+}
+
+/** Leaves per bucket: the entries of 64 neighbouring leaves share one Redis hash. */
+export const BUCKET_LEAVES = 64;
 
 /**
- * Leaf entries are stored in buckets, one Redis hash per tree node at level 3 (4096 of them
- * for the default shape, 16 leaves each), field `<leaf>|<key>`: a fold writes one hash
- * per bucket touched rather than one per leaf (Redis commands, not bytes, are what upkeep
- * costs), while a reader gets exactly one leaf's entries with `HSCAN bucket MATCH <leaf>|*`.
- * HSCAN walks the whole bucket, so the bucket is kept small: format 1 used level 2 (256
- * buckets of ~3,900 entries at 10^6 keys, ~1 ms of Redis per leaf read); at level 3 a
- * bucket holds ~16 leaves (~250 entries at 10^6 keys) and a fold step of ~20,000 keys
- * still writes at most 4096 hashes.
+ * Record hashes are kept in buckets, one Redis hash per 64 neighbouring leaves (1024 of
+ * them for the default shape), so a fold writes one hash per bucket touched rather than
+ * one per leaf. Client commands, not bytes, are what upkeep costs: ioredis spends about
+ * 15 µs on a command and 0.3 µs on an argument, so a fold step of 20,000 keys costs
+ * 5.6 µs a key over 4096 buckets and 2.3 µs over 1024 (measured; 256 buckets gain little
+ * more, and make a leaf's read scan 4× the entries). A reader gets exactly one leaf's
+ * entries with `HSCAN bucket MATCH <tag>*`, where the tag is one character naming the
+ * leaf within its bucket ({@link entryField}); the server filters, so only that leaf's
+ * entries cross the wire (at 10^6 keys a bucket holds ~1,000 entries, a leaf ~15).
  */
-export function bucketOf(leaf: number, shape: DigestShape): number {
-  return ancestorAt(leaf, Math.min(3, shape.depth), shape);
+export function bucketOf(leaf: number): number {
+  return Math.floor(leaf / BUCKET_LEAVES);
 }
 
-/** The bucket field of `key` in `leaf`. */
+/** The 64 leaf tags: letters, digits, `-` and `_`; none is special in a MATCH pattern. */
+const TAGS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_';
+
+/** The bucket field of `key` in `leaf`: the leaf's tag within its bucket, then the key. */
 export function entryField(leaf: number, key: string): string {
-  return `${leaf}|${key}`;
+  return TAGS[leaf % BUCKET_LEAVES] + key;
+}
+
+/** The `HSCAN … MATCH` pattern of one leaf's fields in its bucket. */
+export function leafPattern(leaf: number): string {
+  return `${TAGS[leaf % BUCKET_LEAVES] as string}*`;
 }
 
 /** The user key of a bucket field. */
 export function keyOfEntryField(field: string): string {
-  return field.slice(field.indexOf('|') + 1);
-}
-
-/** The fields of the 16 children of node `index` at `level`. */
-export function childFields(level: number, index: number): string[] {
-  return Array.from({ length: FANOUT }, (_, i) => nodeField(level + 1, index * FANOUT + i));
-}
-
-/** One key's change of hash: `before`/`after` undefined when the record was / is absent. */
-export interface HashChange {
-  readonly key: string;
-  readonly before: number | undefined;
-  readonly after: number | undefined;
-}
-
-/** What a batch of changes does to a digest: leaf entries to set or remove, node sums to add to. */
-export interface DigestUpdate {
-  /** Per leaf: key → new hash, or `null` to remove the key from the leaf. */
-  readonly leaves: Map<number, Map<string, number | null>>;
-  /** Tree node field → increment (non-zero only), every level from the root to the leaves. */
-  readonly increments: Map<string, number>;
-}
-
-/**
- * Folds a batch of changes into the leaf writes and tree increments that apply it. Changes
- * of one batch to nodes they share are summed, so a batch of n keys costs one increment per
- * distinct tree node, not n × levels.
- */
-export function planUpdate(changes: Iterable<HashChange>, shape: DigestShape): DigestUpdate {
-  const leaves = new Map<number, Map<string, number | null>>();
-  const increments = new Map<string, number>();
-  for (const { key, before, after } of changes) {
-    if (before === after) continue;
-    const leaf = leafOf(key, shape);
-    let entries = leaves.get(leaf);
-    if (!entries) leaves.set(leaf, (entries = new Map()));
-    entries.set(key, after ?? null);
-    const delta = (after ?? 0) - (before ?? 0);
-    for (let level = 0; level <= shape.depth; level++) {
-      const field = nodeField(level, ancestorAt(leaf, level, shape));
-      increments.set(field, (increments.get(field) ?? 0) + delta);
-    }
-  }
-  for (const [field, delta] of increments) if (delta === 0) increments.delete(field);
-  return { leaves, increments };
-}
-
-/**
- * A node sum as Redis returns it (decimal text; absent means 0). Sums are compared as
- * text, never as JS numbers: they exceed 2^53, where doubles would round small
- * differences away.
- */
-export type Sum = string | null | undefined;
-
-function sumText(raw: Sum): string {
-  return raw === null || raw === undefined || raw === '' ? '0' : raw;
-}
-
-/** True when two node sums are equal. */
-export function sameSum(a: Sum, b: Sum): boolean {
-  return sumText(a) === sumText(b);
+  return field.slice(1);
 }
 
 /** Indexes (0..n-1) at which two lists of node sums differ. */
-export function differingChildren(local: ReadonlyArray<Sum>, remote: ReadonlyArray<Sum>): number[] {
+export function differingChildren(local: ReadonlyArray<number>, remote: ReadonlyArray<number>): number[] {
   const out: number[] = [];
   const n = Math.max(local.length, remote.length);
-  for (let i = 0; i < n; i++) if (!sameSum(local[i], remote[i])) out.push(i);
+  for (let i = 0; i < n; i++) if ((local[i] ?? 0) !== (remote[i] ?? 0)) out.push(i);
   return out;
 }
 
@@ -236,12 +200,5 @@ export function differingKeys(local: ReadonlyMap<string, number>, remote: Readon
   const out: string[] = [];
   for (const [key, hash] of local) if (remote.get(key) !== hash) out.push(key);
   for (const key of remote.keys()) if (!local.has(key)) out.push(key);
-  return out;
-}
-
-/** A leaf as HGETALL returns it (key → decimal hash), as numbers. */
-export function parseLeaf(raw: Record<string, string>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [key, text] of Object.entries(raw)) out.set(key, Number(text));
   return out;
 }

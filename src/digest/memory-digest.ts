@@ -1,18 +1,26 @@
 /**
- * A digest held in memory: the reference the Redis digest is checked against (digest
- * verification rebuilds one from the data), the fast way to seed large benchmark stores,
- * and the model in property tests. Sums are BigInt, so they are exact at any size.
+ * A digest held in memory: the model in property tests and the reference the Redis digest
+ * is checked against (the same {@link HashTree} arithmetic, and entries in plain maps).
  */
-import { ancestorAt, leafOf, nodeField, type DigestShape, type HashChange, type Sum } from './digest.js';
+import { leafOf, type DigestShape } from './digest.js';
 import type { DigestSource } from './diff.js';
+import { HashTree } from './tree.js';
+
+/** One key's change of hash: `before`/`after` undefined when the record was / is absent. */
+export interface HashChange {
+  readonly key: string;
+  readonly before: number | undefined;
+  readonly after: number | undefined;
+}
 
 export class MemoryDigest implements DigestSource {
   readonly shape: DigestShape;
-  private readonly nodeSums = new Map<string, bigint>();
+  readonly tree: HashTree;
   private readonly leafEntries = new Map<number, Map<string, number>>();
 
   constructor(shape: DigestShape) {
     this.shape = shape;
+    this.tree = new HashTree(shape);
   }
 
   /** Applies one key's change of hash. */
@@ -23,11 +31,7 @@ export class MemoryDigest implements DigestSource {
     if (!entries) this.leafEntries.set(leaf, (entries = new Map()));
     if (after === undefined) entries.delete(key);
     else entries.set(key, after);
-    const delta = BigInt(after ?? 0) - BigInt(before ?? 0);
-    for (let level = 0; level <= this.shape.depth; level++) {
-      const field = nodeField(level, ancestorAt(leaf, level, this.shape));
-      this.nodeSums.set(field, (this.nodeSums.get(field) ?? 0n) + delta);
-    }
+    this.tree.add(leaf, (after ?? 0) - (before ?? 0));
   }
 
   /** Sets `key`'s hash (undefined removes it). */
@@ -40,29 +44,20 @@ export class MemoryDigest implements DigestSource {
     return this.leafEntries.get(leafOf(key, this.shape))?.get(key);
   }
 
-  sums(fields: readonly string[]): Promise<Sum[]> {
-    return Promise.resolve(this.sumsNow(fields));
-  }
-
-  /** Synchronous {@link sums}. */
-  sumsNow(fields: readonly string[]): Sum[] {
-    return fields.map((f) => {
-      const s = this.nodeSums.get(f);
-      return s === undefined || s === 0n ? null : s.toString();
-    });
+  sums(level: number, indexes: readonly number[]): Promise<number[]> {
+    return Promise.resolve(indexes.map((i) => this.tree.sum(level, i)));
   }
 
   leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>> {
     return Promise.resolve(indexes.map((i) => new Map(this.leafEntries.get(i) ?? [])));
   }
 
-  /** Every non-zero node sum, by field (for seeding a Redis digest in one pipeline). */
-  nodes(): IterableIterator<[string, bigint]> {
-    return this.nodeSums.entries();
-  }
-
-  /** Every non-empty leaf. */
-  leafMaps(): IterableIterator<[number, Map<string, number>]> {
-    return this.leafEntries.entries();
+  hashes(keys: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const key of keys) {
+      const hash = this.hashOf(key);
+      if (hash !== undefined) out.set(key, hash);
+    }
+    return Promise.resolve(out);
   }
 }

@@ -157,7 +157,7 @@ export function resolveNodeOptions(o: ReplicaNodeOptions): ResolvedNodeOptions {
   const store: StoreOptions = { ...DEFAULT_STORE_OPTIONS };
   for (const field of Object.keys(DEFAULT_STORE_OPTIONS) as Array<keyof StoreOptions>) {
     const v = o[field];
-    if (v !== undefined) store[field] = v;
+    if (v !== undefined) (store as unknown as Record<string, unknown>)[field] = v;
   }
   return {
     id: o.id,

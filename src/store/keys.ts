@@ -125,9 +125,14 @@ export class KeyBuilder {
     return `${this.base}dig:meta`;
   }
 
-  /** Hash of a partition's share of the digest tree's node sums, field `level.index` (see `src/digest/`). */
+  /** String of a partition's share of the digest tree: every node's sum as 4 bytes, in level order (see `src/digest/tree.ts`). */
   digestTree(partition = 0): string {
     return this.in(partition, 'dig:tree');
+  }
+
+  /** The token of a partition's last digest fold: the tree in the node's memory is Redis's while it matches (see `digest-fold.ts`). */
+  digestStamp(partition = 0): string {
+    return this.in(partition, 'dig:stamp');
   }
 
   /** List of a partition's digest changes not yet folded into its leaves and tree (see `digest-log.ts`). */
@@ -135,7 +140,7 @@ export class KeyBuilder {
     return this.in(partition, 'dig:log');
   }
 
-  /** Hash of one digest bucket of a partition: `<leaf>|<user key>` → record hash (see `bucketOf`). */
+  /** Hash of one digest bucket of a partition: `<leaf tag><user key>` → record hash (see `bucketOf`). */
   digestBucket(partition: number, bucket: number): string {
     return this.in(partition, `dig:bucket:${bucket}`);
   }

@@ -14,7 +14,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
 import type { RedisUnavailableError } from '../errors/index.js';
-import { groupBy, rawByKey, replicaWait } from './replica-wait.js';
+import { groupBy, replicaWait } from './replica-wait.js';
 import { merge, type Conflict, type MergeResult } from '../record/merge.js';
 import { isLive, type CacheRecord } from '../record/record.js';
 import { localWrite, type WriteOp } from '../record/write.js';
@@ -24,7 +24,8 @@ import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
 import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
 import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './digest-store.js';
-import { queueLogEntry } from './digest-log.js';
+import { DigestFolder, queueLogEntry, type Folder } from './digest-fold.js';
+import { FoldThread } from './fold-thread.js';
 import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
@@ -84,12 +85,14 @@ export class RecordStore {
   readonly outbox: Outbox;
   /** The digest's shape; `undefined` when digest upkeep is off. */
   readonly digest: DigestShape | undefined;
+  /** Folds the digest log into the digest peers read (`undefined` when digest upkeep is off). */
+  readonly folder: Folder | undefined;
   private readonly writeContext: RecordWriteContext;
 
   constructor(target: RedisTarget, keys: KeyBuilder, clock: HybridLogicalClock, options: Partial<StoreOptions> = {}, hooks: StoreHooks = {}) {
     this.opts = resolveStoreOptions(options);
     if (this.opts.digestLeaves !== 0) this.digest = digestShape(this.opts.digestLeaves);
-    this.writeContext = { keys, tombstoneRetentionMs: this.opts.tombstoneRetentionMs, shape: this.digest };
+    this.writeContext = { keys, tombstoneRetentionMs: this.opts.tombstoneRetentionMs, digest: this.digest !== undefined };
     this.target = target;
     this.keys = keys;
     this.clock = clock;
@@ -98,6 +101,12 @@ export class RecordStore {
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
     this.outbox = new Outbox(this.redis, keys, (fn) => this.guard(fn));
+    if (this.digest) {
+      this.folder =
+        this.opts.digestFoldThread && FoldThread.canRun(target)
+          ? new FoldThread(target, keys, this.digest, { connectTimeoutMs: this.opts.connectTimeoutMs, maxTransactionRetries: this.opts.maxTransactionRetries })
+          : new DigestFolder(this.digestRedis, keys, this.digest, (watch, plan) => this.transact(watch, plan));
+    }
     this.waitForReplicas = replicaWait(this.opts.waitReplicas, this.opts.waitTimeoutMs);
   }
 
@@ -116,7 +125,7 @@ export class RecordStore {
     const marks = await Promise.all(this.partitionList().map((p) => this.redis.zscore(this.keys.clock(p), 'hwm')));
     const hwm = Math.max(...marks.map((m) => (m === null ? -Infinity : Number(m))));
     if (Number.isFinite(hwm)) this.clock.restore(hwm);
-    await ensureDigest(this.digestRedis, this.keys, this.digest);
+    await ensureDigest(this.digestRedis, this.keys, this.folder);
   }
 
   /**
@@ -139,6 +148,7 @@ export class RecordStore {
   }
 
   async close(): Promise<void> {
+    await this.folder?.close();
     await this.pool.close();
     await closeRedis(this.redis);
     await closeRedis(this.digestRedis);
@@ -256,7 +266,7 @@ export class RecordStore {
             result: results,
             write: (multi) => {
               queueQuarantine(multi, this.keys, bad, nowMs, true);
-              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
+              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), userKeys, values);
               multi.xadd(this.keys.outbox(partition), '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
@@ -319,7 +329,7 @@ export class RecordStore {
         result: reports,
         write: (multi) => {
           queueQuarantine(multi, this.keys, bad, nowMs, true);
-          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), rawByKey(userKeys, values));
+          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), userKeys, values);
           if (conflicts.length > 0) {
             multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
             multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
@@ -356,8 +366,13 @@ export class RecordStore {
       .finally(() => this.settingAside.delete(bad.key));
   }
 
-  /** Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`). */
-  private queueSets(multi: ChainableCommander, records: Iterable<CacheRecord>, previous: (key: string) => string | null | undefined): void {
+  /**
+   * Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`); `values`
+   * are the stored texts the transaction read for `userKeys` (the digest's old hashes).
+   */
+  private queueSets(multi: ChainableCommander, records: readonly CacheRecord[], userKeys: readonly string[], values: ReadonlyArray<string | null>): void {
+    const previous = new Map<string, string | null>();
+    if (this.digest) userKeys.forEach((key, i) => previous.set(key, values[i] ?? null));
     queueRecordWrites(multi, this.writeContext, records, previous);
   }
 

@@ -35,9 +35,3 @@ export function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K
   }
   return out;
 }
-
-/** The stored text each key had when the transaction read it (for the digest's old hash). */
-export function rawByKey(userKeys: readonly string[], values: ReadonlyArray<string | null>): (key: string) => string | null | undefined {
-  const map = new Map(userKeys.map((k, i) => [k, values[i]]));
-  return (key) => map.get(key);
-}

@@ -15,11 +15,19 @@ export interface StoreOptions {
   tombstoneRetentionMs: number;
   /**
    * Leaves of the anti-entropy digest kept in the same MULTI as every write: a power of 16
-   * (16 … 16^6); all nodes of a cluster must agree. `0` switches digest upkeep off (and
+   * (16 … 16^5); all nodes of a cluster must agree. `0` switches digest upkeep off (and
    * with it anti-entropy rounds from and to this node).
    * @defaultValue 65536
    */
   digestLeaves: number;
+  /**
+   * Fold the digest log in a worker thread of the node (`fold-thread.ts`), so digest
+   * upkeep never holds up the node's event loop. `false` folds on the event loop (and a
+   * `RedisTarget` that cannot be handed to a thread, ioredis options holding functions,
+   * always does).
+   * @defaultValue true
+   */
+  digestFoldThread: boolean;
   /**
    * Retries of an optimistic transaction whose EXEC was aborted before giving up.
    * @defaultValue 64
@@ -73,6 +81,7 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
   conflictLogSize: 1000,
   connectTimeoutMs: 5_000,
   digestLeaves: 65_536,
+  digestFoldThread: true,
   waitReplicas: 0,
   waitTimeoutMs: 1_000,
 });
@@ -87,6 +96,7 @@ export function resolveStoreOptions(options: Partial<StoreOptions> = {}): StoreO
   if (!Number.isSafeInteger(o.maxTransactionRetries) || o.maxTransactionRetries < 0) {
     throw new InvalidOptionsError('maxTransactionRetries', 'must be a non-negative integer');
   }
+  if (typeof o.digestFoldThread !== 'boolean') throw new InvalidOptionsError('digestFoldThread', `must be true or false, got ${String(o.digestFoldThread)}`);
   if (!Number.isSafeInteger(o.waitReplicas) || o.waitReplicas < 0) throw new InvalidOptionsError('waitReplicas', `must be a non-negative integer, got ${String(o.waitReplicas)}`);
   if (!Number.isSafeInteger(o.waitTimeoutMs) || o.waitTimeoutMs <= 0) throw new InvalidOptionsError('waitTimeoutMs', `must be a positive integer, got ${String(o.waitTimeoutMs)}`);
   if (o.digestLeaves !== 0) {

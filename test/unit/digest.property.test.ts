@@ -8,12 +8,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
-import { DIGEST_FORMAT, digestShape, differingKeys, formatTag, leafOf, leavesOfTag, nodeField, planUpdate, recordHash, type DigestShape } from '../../src/digest/digest.js';
-import { diffDigests } from '../../src/digest/diff.js';
+import { cellCount, cellOf, DIGEST_FORMAT, digestShape, differingKeys, entryField, formatTag, keyOfEntryField, leafOf, leafPattern, leavesOfTag, recordHash, type DigestShape } from '../../src/digest/digest.js';
+import { diffDigests, stillDiffering } from '../../src/digest/diff.js';
 import { MemoryDigest } from '../../src/digest/memory-digest.js';
+import { decodeCells, decodeHash, encodeHash, HashTree } from '../../src/digest/tree.js';
 import { merge } from '../../src/record/merge.js';
 import { encodeRecord, type CacheRecord } from '../../src/record/record.js';
 import { timestampArb } from './support/arbitraries.js';
+
+/** Format 3's record hashes of three fixed records: any change of the hash is a change of format. */
+const FORMAT_3_HASHES = [1085876701, 1813453635, 2921679399];
 
 const keyArb = fc.oneof(fc.constantFrom('a', 'b', 'user:1', 'x/y', ''), fc.string({ minLength: 1, maxLength: 12 }));
 
@@ -52,26 +56,42 @@ describe('digest', () => {
     it('should accept powers of 16 and reject anything else', () => {
       expect(digestShape(16)).toEqual({ leaves: 16, depth: 1 });
       expect(digestShape(65_536)).toEqual({ leaves: 65_536, depth: 4 });
-      for (const bad of [0, 1, 15, 32, 100, 16 ** 7, 1.5]) expect(() => digestShape(bad)).toThrow(RangeError);
+      expect(digestShape(16 ** 5)).toEqual({ leaves: 16 ** 5, depth: 5 });
+      for (const bad of [0, 1, 15, 32, 100, 16 ** 6, 16 ** 7, 1.5]) expect(() => digestShape(bad)).toThrow(RangeError);
     });
   });
 
   describe('recordHash', () => {
-    it('should be a non-zero 40-bit integer that changes with any byte of the record', () => {
+    it('should be a non-zero 32-bit integer that changes with any byte of the record', () => {
       fc.assert(
         fc.property(keyArb, fc.string(), fc.string(), (key, a, b) => {
           const h = recordHash(key, a);
-          expect(Number.isSafeInteger(h) && h > 0 && h < 2 ** 40).toBe(true);
-          if (a !== b) expect(recordHash(key, b)).not.toBe(h); // collisions are ~2^-40
+          expect(Number.isSafeInteger(h) && h > 0 && h < 2 ** 32).toBe(true);
+          if (a !== b) expect(recordHash(key, b)).not.toBe(h); // collisions are ~2^-32
         }),
       );
     });
   });
 
-  describe('recordHash (digest format 2)', () => {
+  describe('recordHash (digest format 3)', () => {
     it('should give the same values on every node: the format is fixed, a change needs a new DIGEST_FORMAT', () => {
-      expect(DIGEST_FORMAT).toBe(2);
-      expect([recordHash('k', '{"a":1}'), recordHash('', ''), recordHash('ключ', 'värde')]).toEqual([159491842911, 338952684634, 389319623912]);
+      expect(DIGEST_FORMAT).toBe(3);
+      expect([recordHash('k', '{"a":1}'), recordHash('', ''), recordHash('ключ', 'värde')]).toEqual(FORMAT_3_HASHES);
+    });
+  });
+
+  describe('entryField', () => {
+    it("should tag the key with its leaf's hex digit, which only that leaf's pattern matches", () => {
+      fc.assert(
+        fc.property(keyArb, fc.integer({ min: 0, max: 65_535 }), (key, leaf) => {
+          const field = entryField(leaf, key);
+          expect(keyOfEntryField(field)).toBe(key);
+          expect(field[0]).toBe(leafPattern(leaf)[0]);
+          expect(leafPattern(leaf)).toMatch(/^[0-9a-zA-Z_-]\*$/);
+          // The 64 leaves of a bucket have 64 different tags.
+          expect(new Set(Array.from({ length: 64 }, (_, i) => leafPattern(leaf - (leaf % 64) + i))).size).toBe(64);
+        }),
+      );
     });
   });
 
@@ -101,24 +121,53 @@ describe('digest', () => {
     });
   });
 
-  describe('planUpdate', () => {
-    it('should give the same node sums as applying the changes one by one', () => {
+  describe('HashTree', () => {
+    it('should hold, after any sequence of changes, the sums mod 2^32 of the hashes present, in every node', () => {
       const shape = digestShape(256);
       fc.assert(
-        fc.property(fc.array(fc.tuple(keyArb, fc.option(fc.integer({ min: 1, max: 2 ** 40 - 1 }), { nil: undefined })), { maxLength: 30 }), (sets) => {
+        fc.property(fc.array(fc.tuple(keyArb, fc.option(fc.integer({ min: 1, max: 2 ** 32 - 1 }), { nil: undefined })), { maxLength: 40 }), (sets) => {
           const model = new MemoryDigest(shape);
-          const sums = new Map<string, bigint>();
-          const changes = sets.map(([key, after]) => {
-            const change = { key, before: model.hashOf(key), after };
-            model.apply(change);
-            return change;
-          });
-          // Changes of one batch to the same key chain (before = previous after), as in a transaction.
-          for (const [field, delta] of planUpdate(changes, shape).increments) sums.set(field, (sums.get(field) ?? 0n) + BigInt(delta));
-          const fields = [nodeField(0, 0), ...Array.from({ length: 16 }, (_, i) => nodeField(1, i)), ...Array.from({ length: 256 }, (_, i) => nodeField(2, i))];
-          expect(fields.map((f) => { const s = sums.get(f); return s === undefined || s === 0n ? null : s.toString(); })).toEqual(model.sumsNow(fields));
+          for (const [key, hash] of sets) model.set(key, hash);
+          // Recomputed from scratch, exactly (BigInt), then reduced.
+          const present = new Map<string, number>();
+          for (const [key, hash] of sets) {
+            if (hash === undefined) present.delete(key);
+            else present.set(key, hash);
+          }
+          const exact = new Map<number, bigint>();
+          for (const [key, hash] of present) {
+            for (let level = 0, leaf = leafOf(key, shape); level <= shape.depth; level++) {
+              const cell = cellOf(level, Math.floor(leaf / 16 ** (shape.depth - level)));
+              exact.set(cell, (exact.get(cell) ?? 0n) + BigInt(hash));
+            }
+          }
+          const expected = Array.from({ length: cellCount(shape) }, (_, cell) => Number((exact.get(cell) ?? 0n) % 2n ** 32n));
+          expect([...model.tree.cells]).toEqual(expected);
+          expect([...decodeCells(model.tree.bytes())]).toEqual(expected);
         }),
       );
+    });
+
+    it('should mark the chunks it changed, and load back from its bytes', () => {
+      const shape = digestShape(65_536);
+      const tree = new HashTree(shape);
+      tree.add(65_535, 7);
+      expect(tree.takeDirty()).toEqual([0, 1, 17, 273]); // root and level 1, level 2, level 3, the leaf
+      expect(tree.takeDirty()).toEqual([]);
+      tree.add(0, -7);
+      const copy = new HashTree(shape, tree.bytes());
+      expect(copy.cells).toEqual(tree.cells);
+      expect(copy.sum(0, 0)).toBe(0);
+      expect(copy.sum(4, 0)).toBe(2 ** 32 - 7);
+      expect(new HashTree(shape, tree.bytes(0, 1)).sum(4, 65_535)).toBe(0); // short bytes: the rest is 0
+    });
+
+    it('should store a record hash in 4 bytes', () => {
+      fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), (h) => {
+        expect(decodeHash(encodeHash(h))).toBe(h);
+      }));
+      expect(decodeHash(Buffer.from('abc'))).toBeUndefined();
+      expect(decodeHash(null)).toBeUndefined();
     });
   });
 
@@ -152,7 +201,7 @@ describe('digest', () => {
           const enc = (m: Map<string, CacheRecord>) => new Map([...m].map(([k, r]) => [k, encodeRecord(r)]));
           expect(enc(a)).toEqual(expected);
           expect(enc(b)).toEqual(expected);
-          expect(da.sumsNow([nodeField(0, 0)])).toEqual(db.sumsNow([nodeField(0, 0)]));
+          expect(await da.sums(0, [0])).toEqual(await db.sums(0, [0]));
           expect((await diffDigests(da, db, shape, { leavesPerStep: 8 })).keys).toEqual([]);
         }),
         { numRuns: 200 },
@@ -171,6 +220,18 @@ describe('digest', () => {
       const diff = await diffDigests(a, b, shape, { leavesPerStep: 16 });
       expect(diff.keys).toEqual(['k42']);
       expect(diff.leaves).toEqual([leafOf('k42', shape)]);
+    });
+
+    it('should confirm only the suspects that still differ', async () => {
+      const shape = digestShape(256);
+      const a = new MemoryDigest(shape);
+      const b = new MemoryDigest(shape);
+      for (const [key, hash] of [['same', 1], ['changed', 2], ['only-a', 3]] as const) a.set(key, hash);
+      b.set('same', 1);
+      b.set('changed', 5);
+      b.set('only-b', 4);
+      const suspects = ['same', 'changed', 'only-a', 'only-b', 'neither'];
+      expect(await stillDiffering(a, b, suspects, { leavesPerStep: 2 })).toEqual(['changed', 'only-a', 'only-b']);
     });
   });
 });
