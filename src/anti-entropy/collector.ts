@@ -20,7 +20,6 @@
 import type { Redis } from 'ioredis';
 import { compareHlc, wallMsOf } from '../clock/timestamp.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
-import { recordHash } from '../digest/digest.js';
 import { queueLogEntry } from '../store/digest-fold.js';
 import type { KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
@@ -138,7 +137,7 @@ async function removeCollected(store: RecordStore, entries: ReadonlyArray<{ key:
           multi.del(...still.map((e) => keys.record(e.key)));
           multi.zrem(keys.collectIndex(keys.partition((still[0] as { key: string }).key)), ...still.map((e) => e.key));
           for (const e of still) multi.set(keys.gone(e.key), e.raw, 'PX', retentionMs);
-          if (store.digest) queueLogEntry(multi, keys, still.map((e) => [e.key, recordHash(e.key, e.raw), null] as const));
+          if (store.digest) queueLogEntry(multi, keys, keys.partition((still[0] as { key: string }).key), JSON.stringify(still.map((e) => e.key)));
         },
       };
     },

@@ -15,13 +15,13 @@
  *    check 2 and replaced where it differs. Only folds write entries and trees, together
  *    in one MULTI, and none runs during the check (the node runs folds and verification
  *    on one chain), so the entries read are the ones the tree sums.
- * Each correction of checks 1 and 2 is a log entry appended under the store's in-process
- * key locks, so no write or merge of those keys slips between reading the record and
- * logging its hash.
+ * A key found wrong by checks 1 and 2 is logged for the fold like any written key: the
+ * fold sets its entry from its record as it is then, so a write racing the check cannot
+ * be undone by it.
  */
 import { leafOf, recordHash } from '../digest/digest.js';
 import { decodeHash, HashTree } from '../digest/tree.js';
-import { queueLogEntry, type Folder, type LogChange } from '../store/digest-fold.js';
+import { logKeys, type Folder } from '../store/digest-fold.js';
 import { readEntryHashes } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
 import { mgetAll, scanAll, scanPage } from '../store/slot-reads.js';
@@ -70,55 +70,25 @@ export async function verifyDigest(store: RecordStore, pause: () => Promise<void
   }
   let fixes = 0;
   for (const [partition, tree] of trees.entries()) if (await folder.replaceTreeIfDiffers(partition, tree.bytes())) fixes += 1;
-  let wrong = 0;
+  // A suspect may only have been written after the fold above: fold again and count the
+  // keys that still disagree, then log those so the fold sets them from their records.
+  await folder.fold();
+  const wrong: string[] = [];
   const unique = [...new Set(suspects)];
-  for (let at = 0; at < unique.length; at += 500) wrong += await fix(store, unique.slice(at, at + 500));
-  return fixes + wrong;
+  for (let at = 0; at < unique.length; at += 500) wrong.push(...(await disagreeing(store, unique.slice(at, at + 500))));
+  if (wrong.length > 0) {
+    await logKeys(redis, keys, wrong);
+    await folder.fold();
+  }
+  return fixes + wrong.length;
 }
 
 /** The keys whose record's hash is not the one their digest entry holds. */
 async function disagreeing(store: RecordStore, userKeys: readonly string[]): Promise<string[]> {
-  const wrong = await compare(store, userKeys);
-  return wrong.map(([key]) => key);
-}
-
-/** Each disagreeing key with its entry's hash and its record's (`null`: none). */
-async function compare(store: RecordStore, userKeys: readonly string[]): Promise<LogChange[]> {
   const { digestRedis: redis, keys, folder } = store;
   const [raws, entries] = await Promise.all([mgetAll(redis, userKeys.map((k) => keys.record(k))), readEntryHashes(redis, keys, (folder as Folder).shape, userKeys)]);
-  const out: LogChange[] = [];
-  userKeys.forEach((key, i) => {
+  return userKeys.filter((key, i) => {
     const raw = raws[i];
-    const actual = raw == null ? null : recordHash(key, raw);
-    const recorded = entries.get(key) ?? null;
-    if (actual !== recorded) out.push([key, recorded, actual]);
+    return (raw == null ? undefined : recordHash(key, raw)) !== entries.get(key);
   });
-  return out;
-}
-
-/**
- * Corrects the entries of `suspects` that are still wrong, holding their key locks: with
- * no write or merge of them running, a fold makes each entry exactly what the log says,
- * and the correction logged after it chains onto it. Resolves with how many were wrong.
- */
-async function fix(store: RecordStore, suspects: readonly string[]): Promise<number> {
-  return store.withKeyLocks(
-    suspects.map((k) => store.keys.record(k)),
-    async () => {
-      await (store.folder as Folder).fold();
-      const wrong = await compare(store, suspects);
-      const byPartition = new Map<number, LogChange[]>();
-      for (const change of wrong) {
-        const p = store.keys.partition(change[0]);
-        byPartition.set(p, [...(byPartition.get(p) ?? []), change]);
-      }
-      for (const changes of byPartition.values()) {
-        const multi = store.digestRedis.multi();
-        queueLogEntry(multi, store.keys, changes);
-        await multi.exec();
-      }
-      if (wrong.length > 0) await (store.folder as Folder).fold();
-      return wrong.length;
-    },
-  );
 }

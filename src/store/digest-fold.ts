@@ -4,51 +4,65 @@
  * A write or merge cannot afford digest work per key inside its transaction (measured: the
  * eager version, five HINCRBYs and an HSET per key inside the MULTI, cut local write
  * throughput at c=64 to 0.22×). So the MULTI that commits a batch appends **one** entry
- * to `dig:log`: each key with its record's hash before and after (the old record was read
- * under WATCH anyway). The log is part of the same transaction as the records, so no
- * change is lost or reordered.
+ * to `dig:log`: the JSON list of the keys it changed, the same string the outbox entry
+ * carries. The log is part of the same transaction as the records, so no change is lost.
  *
- * The fold (every `foldIntervalMs`, and before each anti-entropy round) applies a prefix
- * of the log. The folder keeps each partition's tree in memory (a {@link HashTree},
+ * The fold (every `foldIntervalMs` and sooner under a heavy write load, before each
+ * anti-entropy round, and after anything that changed records behind the write path: the
+ * collector, quarantine, verification) brings the digest up to date with the records of
+ * the logged keys. The folder keeps each partition's tree in memory (a {@link HashTree},
  * 273 KiB at the default shape) and, per step:
  *
- *   LRANGE dig:log ─► per key: the hash before its first change, after its last
- *   ─► tree.add(leaf, after − before) in memory ─► one MULTI: HSET/HDEL the entries,
- *      SETRANGE the tree's changed 1 KiB chunks, LTRIM the folded entries, SET dig:stamp
+ *   LRANGE dig:log ─► keys ─► MGET their records, HMGET their entries (per bucket)
+ *   ─► hash each record; tree.add(leaf, new − old) in memory ─► one MULTI: HSET/HDEL the
+ *      entries, SETRANGE the tree's changed 1 KiB chunks, LTRIM the folded entries,
+ *      SET dig:stamp
  *
- * A step reads nothing per key, so it costs about 2 µs of JavaScript a key (ioredis
- * spends ~1.5 µs decoding each element of a reply: reading the entries or the records
- * back, as an earlier version did, cost 10 µs a key). The MULTI runs under a WATCH of
+ * Entries are set from the records as they are when the fold reads them, not from what
+ * the log says, so a fold is never wrong about a key: a write that lands after the read
+ * logged its key again, and the next step sets it. The MULTI runs under a WATCH of
  * `dig:stamp`, a random token each step writes: the tree in memory is trusted only while
  * the stamp is the one this folder wrote last, so a digest changed behind its back (a
  * restore from a snapshot, a rebuild, another process) is reloaded rather than
  * overwritten. A crash before EXEC leaves the log in place and the next fold repeats the
  * step; entries, tree and trim commit together, so a step is never applied twice. A hot
- * key written a thousand times between folds is folded once. If entries and tree ever
- * disagree (a hand edit), verification rebuilds the tree from the entries.
+ * key written a thousand times between folds is folded once.
  *
- * The folder runs in a worker thread of the node by default (`fold-thread.ts`), so its
- * parsing and command building never hold up the node's event loop.
+ * The folder runs in a worker thread by default (`fold-thread.ts`): the hashing, and the
+ * ~1.5 µs ioredis spends decoding each element of a reply, never hold up the node's event
+ * loop, whose only digest work is one RPUSH per transaction (bench scenario 10, upkeep).
  */
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { bucketOf, CELL_BYTES, cellCount, entryField, leafOf, type DigestShape } from '../digest/digest.js';
-import { CHUNK_CELLS, encodeHash, HashTree } from '../digest/tree.js';
+import { bucketOf, CELL_BYTES, cellCount, entryField, leafOf, recordHash, type DigestShape } from '../digest/digest.js';
+import { CHUNK_CELLS, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import type { KeyBuilder } from './keys.js';
 import type { TransactionPlan } from './transaction.js';
 
-/** One key's change: its record's hash before and after (`null`: no record). */
-export type LogChange = readonly [key: string, before: number | null, after: number | null];
+/**
+ * Queues the append of one log entry (inside the MULTI that changes the keys): `keysJson`
+ * is the JSON array of the changed keys, all of one partition (one transaction's keys).
+ */
+export function queueLogEntry(multi: ChainableCommander, keys: KeyBuilder, partition: number, keysJson: string): void {
+  multi.rpush(keys.digestLog(partition), keysJson);
+}
 
-/** Queues the append of `changes` as one log entry (inside the MULTI that makes them; one partition's keys). */
-export function queueLogEntry(multi: ChainableCommander, keys: KeyBuilder, changes: readonly LogChange[]): void {
-  if (changes.length > 0) multi.rpush(keys.digestLog(keys.partition((changes[0] as LogChange)[0])), JSON.stringify(changes));
+/** Logs `userKeys` for the next fold, outside any transaction (one entry per partition). */
+export async function logKeys(redis: Redis, keys: KeyBuilder, userKeys: readonly string[]): Promise<void> {
+  const byPartition = new Map<number, string[]>();
+  for (const key of userKeys) {
+    const p = keys.partition(key);
+    const list = byPartition.get(p);
+    if (list) list.push(key);
+    else byPartition.set(p, [key]);
+  }
+  await Promise.all([...byPartition].map(([p, list]) => redis.rpush(keys.digestLog(p), JSON.stringify(list))));
 }
 
 /**
  * Log entries folded per step by default. At c=64 an entry holds about 19 keys, so a step
- * is about 20,000 keys: one HSET per bucket touched (at most 1024) and the tree's changed
- * chunks; a few milliseconds of Redis.
+ * is about 20,000 keys: one MGET, one HMGET and one HSET per bucket touched (at most
+ * 1024), and the tree's changed chunks; a few milliseconds of Redis.
  */
 export const FOLD_STEP_ENTRIES = 1_000;
 
@@ -86,7 +100,16 @@ interface PartitionState {
   tree: HashTree | undefined;
   /** The `dig:stamp` that goes with {@link tree}. */
   stamp: string | null;
+  /**
+   * Entries this folder wrote or read since it loaded the tree (key → hash, 0: none), so a
+   * key folded again needs no HMGET: reading an entry back costs more than hashing its
+   * record. Cleared with the tree; at most {@link KNOWN_ENTRIES} keys, oldest dropped first.
+   */
+  known: Map<string, number>;
 }
+
+/** Entries each partition's folder remembers (about 70 bytes of memory each). */
+const KNOWN_ENTRIES = 250_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -105,7 +128,7 @@ export class DigestFolder implements Folder {
     this.keys = keys;
     this.shape = shape;
     this.transact = transact;
-    this.states = Array.from({ length: keys.partitions }, () => ({ tree: undefined, stamp: null }));
+    this.states = Array.from({ length: keys.partitions }, () => ({ tree: undefined, stamp: null, known: new Map() }));
   }
 
   fold(options: FoldOptions = {}): Promise<number> {
@@ -134,7 +157,10 @@ export class DigestFolder implements Folder {
 
   forget(): Promise<void> {
     return this.serial(async () => {
-      for (const state of this.states) state.tree = undefined;
+      for (const state of this.states) {
+      state.tree = undefined;
+      state.known.clear();
+    }
     });
   }
 
@@ -175,37 +201,62 @@ export class DigestFolder implements Folder {
     const log = keys.digestLog(partition);
     const raw = await this.redis.lrange(log, 0, maxEntries - 1);
     if (raw.length === 0) return { entries: 0, keys: 0 };
-    // Per key: the hash before its first change in this prefix, and after its last.
-    const net = new Map<string, { before: number | null; after: number | null }>();
-    for (const text of raw) {
-      for (const [key, before, after] of JSON.parse(text) as LogChange[]) {
-        const seen = net.get(key);
-        if (seen) seen.after = after;
-        else net.set(key, { before, after });
-      }
-    }
+    const logged = new Set<string>();
+    for (const text of raw) for (const key of JSON.parse(text) as string[]) logged.add(key);
+    const userKeys = [...logged];
+    const leaves = userKeys.map((key) => leafOf(key, shape));
+    const fields = userKeys.map((key, i) => entryField(leaves[i] as number, key));
+    const byBucket = new Map<number, number[]>();
+    leaves.forEach((leaf, i) => {
+      const list = byBucket.get(bucketOf(leaf));
+      if (list) list.push(i);
+      else byBucket.set(bucketOf(leaf), [i]);
+    });
     const stampKey = keys.digestStamp(partition);
     const state = this.states[partition] as PartitionState;
-    // The transaction below checks the stamp; a tree loaded with no stamp (a digest no fold
-    // has written yet) is loaded again each step until a fold stamps it.
-    if (!state.tree || state.stamp === null) await this.load(partition, state);
+    // One slot per partition, so one pipeline on a cluster too.
+    const read = this.redis.pipeline().get(stampKey).mget(...userKeys.map((k) => keys.record(k)));
+    const unknown: Array<[bucket: number, positions: number[]]> = [];
+    for (const [bucket, list] of byBucket) {
+      const missing = list.filter((i) => !state.known.has(userKeys[i] as string));
+      if (missing.length === 0) continue;
+      unknown.push([bucket, missing]);
+      read.hmgetBuffer(keys.digestBucket(partition, bucket), ...missing.map((i) => fields[i] as string));
+    }
+    const replies = (await read.exec()) ?? [];
+    for (const [error] of replies) if (error) throw error;
+    const stamp = replies[0]?.[1] as string | null;
+    // A null stamp is never trusted: nothing proves the tree is the one this folder saw.
+    if (!state.tree || stamp === null || stamp !== state.stamp) {
+      await this.load(partition, state);
+      if (unknown.length < byBucket.size) return 'conflict'; // the entries remembered went with the old tree: read them all again
+    }
     const tree = state.tree as HashTree;
-    const sets = new Map<number, Array<string | Buffer>>();
-    const dels = new Map<number, string[]>();
-    for (const [key, { before, after }] of net) {
-      if (before === after) continue;
-      const leaf = leafOf(key, shape);
-      tree.add(leaf, (after ?? 0) - (before ?? 0));
-      const bucket = bucketOf(leaf);
-      if (after === null) {
-        const list = dels.get(bucket);
-        if (list) list.push(entryField(leaf, key));
-        else dels.set(bucket, [entryField(leaf, key)]);
-      } else {
-        const list = sets.get(bucket);
-        if (list) list.push(entryField(leaf, key), encodeHash(after));
-        else sets.set(bucket, [entryField(leaf, key), encodeHash(after)]);
+    const records = replies[1]?.[1] as Array<string | null>;
+    unknown.forEach(([, positions], u) => {
+      const current = (replies[u + 2]?.[1] ?? []) as Array<Buffer | null>;
+      positions.forEach((i, j) => state.known.set(userKeys[i] as string, decodeHash(current[j]) ?? 0));
+    });
+
+    const sets: Array<[bucket: number, args: Array<string | Buffer>]> = [];
+    const dels: Array<[bucket: number, fields: string[]]> = [];
+    const after = new Map<string, number>();
+    for (const [bucket, list] of byBucket) {
+      const set: Array<string | Buffer> = [];
+      const del: string[] = [];
+      for (const i of list) {
+        const key = userKeys[i] as string;
+        const record = records[i];
+        const hash = record == null ? 0 : recordHash(key, record);
+        const before = state.known.get(key) ?? 0;
+        if (before === hash) continue;
+        tree.add(leaves[i] as number, hash - before);
+        after.set(key, hash);
+        if (hash === 0) del.push(fields[i] as string);
+        else set.push(fields[i] as string, encodeHash(hash));
       }
+      if (set.length > 0) sets.push([bucket, set]);
+      if (del.length > 0) dels.push([bucket, del]);
     }
     const dirty = tree.takeDirty();
     const expected = state.stamp;
@@ -228,11 +279,20 @@ export class DigestFolder implements Folder {
       );
     } finally {
       // The tree in memory holds this step's changes: without the commit it is not Redis's.
-      if (!committed) state.tree = undefined;
+      if (!committed) {
+        state.tree = undefined;
+        state.known.clear();
+      }
     }
     if (!committed) return 'conflict';
     state.stamp = next;
-    return { entries: raw.length, keys: net.size };
+    for (const [key, hash] of after) {
+      // Re-inserted at the end: the map's order is the order keys were last folded.
+      state.known.delete(key);
+      state.known.set(key, hash);
+    }
+    if (state.known.size > KNOWN_ENTRIES) for (const key of state.known.keys()) if (state.known.delete(key) && state.known.size <= KNOWN_ENTRIES) break;
+    return { entries: raw.length, keys: userKeys.length };
   }
 
   /** Reads a partition's tree and its stamp as one snapshot. */
@@ -241,6 +301,7 @@ export class DigestFolder implements Folder {
     for (const [error] of replies) if (error) throw error;
     state.stamp = replies[0]?.[1] as string | null;
     state.tree = new HashTree(this.shape, replies[1]?.[1] as Buffer | null);
+    state.known.clear();
   }
 }
 

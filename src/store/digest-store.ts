@@ -26,10 +26,10 @@ import { bucketOf, CELL_BYTES, cellOf, entryField, FANOUT, formatTag, keyOfEntry
 import type { DigestSource } from '../digest/diff.js';
 import { decodeCells, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
-import { queueLogEntry, type Folder, type LogChange } from './digest-fold.js';
+import { logKeys, queueLogEntry, type Folder } from './digest-fold.js';
 import type { KeyBuilder } from './keys.js';
 import { partitionsOfLeafRange } from './layout.js';
-import { mgetAll, scanAll, unlinkAll } from './slot-reads.js';
+import { scanAll, unlinkAll } from './slot-reads.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */
 export interface RecordWriteContext {
@@ -42,33 +42,28 @@ export interface RecordWriteContext {
 
 /**
  * Queues the SETs of `records` plus their digest log entry and collection index entries.
- * `previous` holds the stored text each key had when the transaction read it (absent or
- * `null`: no record), for the digest's old hash.
+ * `keysJson` is the JSON array of the records' keys when the caller has it already (the
+ * outbox entry of a local write carries the same string).
  *
  * Records have no Redis expiry: a tombstone, or a record past its TTL, is removed only by
  * the tombstone collector once retention passed *and* every peer acknowledged it (see
  * `src/anti-entropy/collector.ts`); until then the collection index says when it becomes
  * due.
  */
-export function queueRecordWrites(multi: ChainableCommander, ctx: RecordWriteContext, records: readonly CacheRecord[], previous: ReadonlyMap<string, string | null>): void {
+export function queueRecordWrites(multi: ChainableCommander, ctx: RecordWriteContext, records: readonly CacheRecord[], keysJson?: string): void {
   if (records.length === 0) return;
   const plain: string[] = [];
   const due: Array<string | number> = [];
-  const changes: LogChange[] = [];
   for (const record of records) {
-    const value = encodeRecord(record);
-    plain.push(ctx.keys.record(record.key), value);
+    plain.push(ctx.keys.record(record.key), encodeRecord(record));
     if (record.deleted) due.push(wallMsOf(record.hlc) + ctx.tombstoneRetentionMs, record.key);
     else if (record.expiresAt !== undefined) due.push(record.expiresAt + ctx.tombstoneRetentionMs, record.key);
-    if (ctx.digest) {
-      const old = previous.get(record.key);
-      changes.push([record.key, old == null ? null : recordHash(record.key, old), recordHash(record.key, value)]);
-    }
   }
   multi.mset(...plain);
   // One transaction's records share a partition (one slot on a cluster), as its index and log do.
-  if (due.length > 0) multi.zadd(ctx.keys.collectIndex(ctx.keys.partition((records[0] as CacheRecord).key)), ...due);
-  if (ctx.digest) queueLogEntry(multi, ctx.keys, changes);
+  const partition = ctx.keys.partition((records[0] as CacheRecord).key);
+  if (due.length > 0) multi.zadd(ctx.keys.collectIndex(partition), ...due);
+  if (ctx.digest) queueLogEntry(multi, ctx.keys, partition, keysJson ?? JSON.stringify(records.map((r) => r.key)));
 }
 
 /**
@@ -205,36 +200,18 @@ export async function ensureDigest(redis: Redis, keys: KeyBuilder, folder: Folde
 
 /**
  * Builds the digest from the records (the node's first start with digests, a changed
- * shape or format, or digests switched back on). Runs before the node takes writes. SCAN
- * may return a key twice, so each page is logged against the entries already folded and
- * folded at once. Resolves with the number of records hashed.
+ * shape or format, or digests switched back on). Runs before the node takes writes: each
+ * SCAN page's keys are logged and folded at once (the fold hashes the records, and reads
+ * each key's entry first, so a key SCAN returns twice counts once). Resolves with the
+ * number of keys logged.
  */
 export async function rebuildDigest(redis: Redis, keys: KeyBuilder, folder: Folder): Promise<number> {
   await dropDigest(redis, keys);
   await folder.forget();
   let total = 0;
   for await (const redisKeys of scanAll(redis, keys.recordPattern(), 1_000)) {
-    const userKeys = redisKeys.map((k) => keys.userKey(k));
-    const [raws, existing] = await Promise.all([mgetAll(redis, redisKeys), readEntryHashes(redis, keys, folder.shape, userKeys)]);
-    const changes = new Map<number, LogChange[]>();
-    userKeys.forEach((key, i) => {
-      const raw = raws[i];
-      if (raw == null) return;
-      const p = keys.partition(key);
-      const change: LogChange = [key, existing.get(key) ?? null, recordHash(key, raw)];
-      const list = changes.get(p);
-      if (list) list.push(change);
-      else changes.set(p, [change]);
-      total += 1;
-    });
-    // One log entry per partition (one slot each on a cluster).
-    await Promise.all(
-      [...changes.values()].map(async (list) => {
-        const multi = redis.multi();
-        queueLogEntry(multi, keys, list);
-        await multi.exec();
-      }),
-    );
+    await logKeys(redis, keys, redisKeys.map((k) => keys.userKey(k)));
+    total += redisKeys.length;
     await folder.fold();
   }
   await redis.hset(keys.digestMeta, 'format', formatTag(folder.shape));

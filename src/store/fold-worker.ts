@@ -6,6 +6,7 @@
  * Requests and answers are plain objects (see {@link FoldRequest}, {@link FoldAnswer}).
  * Errors cross as their name and message.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { digestShape } from '../digest/digest.js';
 import { closeRedis, connect, createRedis, createTransactionPool, type RedisTarget, type TransactionConnections } from './connections.js';
@@ -36,6 +37,9 @@ type Op =
 export type FoldRequest = Op & { readonly id: number; readonly folder: number };
 
 export type FoldAnswer = { readonly id: number; readonly value: unknown } | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
+
+/** The fold thread's nice value on Linux (see {@link lowerPriority}). */
+const FOLD_THREAD_NICE = 10;
 
 /** One node's folder in this thread. */
 class Hosted {
@@ -77,6 +81,7 @@ class Hosted {
 
 const port = parentPort;
 if (!port) throw new Error('fold-worker.ts runs only as a worker thread');
+lowerPriority();
 const hosted = new Map<number, Hosted>();
 
 async function answer(request: FoldRequest): Promise<unknown> {
@@ -110,3 +115,19 @@ port.on('message', (request: FoldRequest) => {
     },
   );
 });
+
+/**
+ * Folding is background upkeep: on Linux the nice value belongs to the thread, so this
+ * thread yields the CPU to the node's event loop and to Redis whenever they want it, and
+ * folds in the time they leave. Elsewhere the call changes the whole process, so it is made
+ * only on Linux. (Nice 10, not 19: a fold starved under a long burst would leave the
+ * digest, and `dig:log`, growing until the burst ends.)
+ */
+function lowerPriority(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    setPriority(0, FOLD_THREAD_NICE);
+  } catch {
+    // Not permitted here: fold at the node's priority.
+  }
+}

@@ -26,7 +26,7 @@ import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quar
 import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './digest-store.js';
 import { DigestFolder, queueLogEntry, type Folder } from './digest-fold.js';
 import { FoldThread } from './fold-thread.js';
-import { digestShape, recordHash, type DigestShape } from '../digest/digest.js';
+import { digestShape, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
 import { Outbox } from './outbox.js';
@@ -266,8 +266,9 @@ export class RecordStore {
             result: results,
             write: (multi) => {
               queueQuarantine(multi, this.keys, bad, nowMs, true);
-              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), userKeys, values);
-              multi.xadd(this.keys.outbox(partition), '*', 't', String(Date.now()), 'k', JSON.stringify([...changed]));
+              const keysJson = JSON.stringify([...changed]);
+              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), keysJson);
+              multi.xadd(this.keys.outbox(partition), '*', 't', String(Date.now()), 'k', keysJson);
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
               multi.zadd(this.keys.clock(partition), 'GT', this.clock.last.wallMs, 'hwm');
@@ -329,7 +330,7 @@ export class RecordStore {
         result: reports,
         write: (multi) => {
           queueQuarantine(multi, this.keys, bad, nowMs, true);
-          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), userKeys, values);
+          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord));
           if (conflicts.length > 0) {
             multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
             multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
@@ -356,7 +357,7 @@ export class RecordStore {
             write: (multi) => {
               queueQuarantine(multi, this.keys, [bad], this.clock.physicalNow(), true);
               // The record leaves the digest with it, so the tree sums stay exact.
-              if (this.digest) queueLogEntry(multi, this.keys, [[bad.key, recordHash(bad.key, bad.raw), null]]);
+              if (this.digest) queueLogEntry(multi, this.keys, this.keys.partition(bad.key), JSON.stringify([bad.key]));
             },
           }
         : { result: false },
@@ -366,14 +367,9 @@ export class RecordStore {
       .finally(() => this.settingAside.delete(bad.key));
   }
 
-  /**
-   * Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`); `values`
-   * are the stored texts the transaction read for `userKeys` (the digest's old hashes).
-   */
-  private queueSets(multi: ChainableCommander, records: readonly CacheRecord[], userKeys: readonly string[], values: ReadonlyArray<string | null>): void {
-    const previous = new Map<string, string | null>();
-    if (this.digest) userKeys.forEach((key, i) => previous.set(key, values[i] ?? null));
-    queueRecordWrites(multi, this.writeContext, records, previous);
+  /** Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`). */
+  private queueSets(multi: ChainableCommander, records: readonly CacheRecord[], keysJson?: string): void {
+    queueRecordWrites(multi, this.writeContext, records, keysJson);
   }
 
   /** The newest `limit` conflicts, newest first. */

@@ -48,8 +48,10 @@ describe('POST /admin/anti-entropy', () => {
     for (let i = 0; i < 200 && !(await B.get('http-ae-1')); i++) await new Promise((r) => setTimeout(r, 20));
     expect(await B.get('http-ae-1')).toBeDefined();
 
-    // Remove B's copy behind the node's back: no job will ever carry the key again.
+    // Remove B's copy behind the node's back: no job will ever carry the key again. B's
+    // merge must be folded first (a fold reads the record as it is, deletion included).
     const redisB = new Redis(nodes.urls[1] as string);
+    await waitFor(async () => (await redisB.llen(B.keys.digestLog())) === 0, { timeoutMs: 10_000, message: 'B to fold its merge into its digest' });
     const raw = await redisB.get(B.keys.record('http-ae-1'));
     expect(raw).not.toBeNull();
     await redisB.del(B.keys.record('http-ae-1'));
@@ -95,6 +97,7 @@ describe('eventual-cache repair --config FILE', () => {
     await waitFor(async () => (await redisB.llen(B.keys.digestLog())) === 0, { timeoutMs: 10_000, message: "B to fold its write into its digest" });
     await redisB.quit();
     const redisA = new Redis(nodes.urls[0] as string);
+    await waitFor(async () => (await redisA.llen(A.keys.digestLog())) === 0, { timeoutMs: 10_000, message: 'A to fold its merge into its digest' });
     await redisA.del(A.keys.record('cli-ae-1'));
     await redisA.quit();
     const { verifyDigest } = await import('../../src/anti-entropy/verify.js');
