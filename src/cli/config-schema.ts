@@ -113,8 +113,9 @@ export const configFileSchema = z
         leaves: z
           .number({ error: 'expected integer' })
           .int({ error: 'expected integer' })
-          .refine((n) => n === 0 || [16, 256, 4096, 65_536, 1_048_576, 16_777_216].includes(n), { error: 'expected a power of 16 (16 … 16777216), or 0 to switch digests off' })
+          .refine((n) => n === 0 || [16, 256, 4096, 65_536, 1_048_576].includes(n), { error: 'expected a power of 16 (16 … 1048576), or 0 to switch digests off' })
           .optional(),
+        foldThread: z.boolean({ error: 'expected true or false' }).optional(),
       })
       .optional(),
     maxDriftMs: positiveInt().optional(),

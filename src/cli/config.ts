@@ -290,10 +290,10 @@ export function toNodeOptions(config: ClusterConfig, id: string): ReplicaNodeOpt
   };
 }
 
-/** The `antiEntropy` section as engine options: `leaves` becomes the store's `digestLeaves`. */
-function antiEntropyOf(config: ClusterConfig): Pick<ReplicaNodeOptions, 'antiEntropy' | 'digestLeaves'> {
-  const { leaves, ...rest } = config.antiEntropy ?? {};
-  return { antiEntropy: rest, ...(leaves !== undefined ? { digestLeaves: leaves } : {}) };
+/** The `antiEntropy` section as engine options: `leaves` and `foldThread` become the store's `digestLeaves` and `digestFoldThread`. */
+function antiEntropyOf(config: ClusterConfig): Pick<ReplicaNodeOptions, 'antiEntropy' | 'digestLeaves' | 'digestFoldThread'> {
+  const { leaves, foldThread, ...rest } = config.antiEntropy ?? {};
+  return { antiEntropy: rest, ...(leaves !== undefined ? { digestLeaves: leaves } : {}), ...(foldThread !== undefined ? { digestFoldThread: foldThread } : {}) };
 }
 
 /** Formats a delay for humans: `100 ms`, `100–500 ms (random per job)`. */

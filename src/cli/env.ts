@@ -36,6 +36,7 @@ export const ENV = Object.freeze({
   antiEntropyCollectIntervalMs: 'EVENTUAL_CACHE_TOMBSTONE_COLLECT_INTERVAL_MS',
   antiEntropyFoldIntervalMs: 'EVENTUAL_CACHE_DIGEST_FOLD_INTERVAL_MS',
   digestLeaves: 'EVENTUAL_CACHE_DIGEST_LEAVES',
+  digestFoldThread: 'EVENTUAL_CACHE_DIGEST_FOLD_THREAD',
   maxKeyBytes: 'EVENTUAL_CACHE_MAX_KEY_BYTES',
   maxValueBytes: 'EVENTUAL_CACHE_MAX_VALUE_BYTES',
   maxTtlMs: 'EVENTUAL_CACHE_MAX_TTL_MS',
@@ -156,6 +157,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
       collectIntervalMs: take(ENV.antiEntropyCollectIntervalMs, asPositiveInteger),
       foldIntervalMs: take(ENV.antiEntropyFoldIntervalMs, asPositiveInteger),
       leaves: take(ENV.digestLeaves, asNonNegativeInteger),
+      foldThread: take(ENV.digestFoldThread, asBoolean),
     }),
     limits: definedOnly({
       maxKeyBytes: take(ENV.maxKeyBytes, asPositiveInteger),

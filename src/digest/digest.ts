@@ -177,9 +177,20 @@ export function entryField(leaf: number, key: string): string {
   return TAGS[leaf % BUCKET_LEAVES] + key;
 }
 
-/** The `HSCAN … MATCH` pattern of one leaf's fields in its bucket. */
-export function leafPattern(leaf: number): string {
-  return `${TAGS[leaf % BUCKET_LEAVES] as string}*`;
+/**
+ * The `HSCAN … MATCH` pattern of the fields of `leaves` (all of one bucket): `a*` for one
+ * leaf, a character class such as `[ac\-]*` for several (`-` escaped, the only tag
+ * character special inside a class), so one scan of a bucket serves all its leaves.
+ */
+export function leafPattern(...leaves: number[]): string {
+  const tags = [...new Set(leaves.map((leaf) => TAGS[leaf % BUCKET_LEAVES] as string))];
+  if (tags.length === 1) return `${tags[0] as string}*`;
+  return `[${tags.map((t) => (t === '-' ? '\\-' : t)).join('')}]*`;
+}
+
+/** The leaf a bucket field belongs to, in bucket `bucket`. */
+export function leafOfEntryField(bucket: number, field: string): number {
+  return bucket * BUCKET_LEAVES + TAGS.indexOf(field.charAt(0));
 }
 
 /** The user key of a bucket field. */

@@ -229,7 +229,8 @@ export class DigestFolder implements Folder {
     // A null stamp is never trusted: nothing proves the tree is the one this folder saw.
     if (!state.tree || stamp === null || stamp !== state.stamp) {
       await this.load(partition, state);
-      if (unknown.length < byBucket.size) return 'conflict'; // the entries remembered went with the old tree: read them all again
+      // The entries remembered went with the old tree: if any went unread, read them all again.
+      if (unknown.reduce((n, [, positions]) => n + positions.length, 0) < userKeys.length) return 'conflict';
     }
     const tree = state.tree as HashTree;
     const records = replies[1]?.[1] as Array<string | null>;

@@ -22,7 +22,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { wallMsOf } from '../clock/timestamp.js';
-import { bucketOf, CELL_BYTES, cellOf, entryField, FANOUT, formatTag, keyOfEntryField, leafOf, leafPattern, leavesOfTag, recordHash, type DigestShape } from '../digest/digest.js';
+import { BUCKET_LEAVES, bucketOf, CELL_BYTES, cellOf, entryField, FANOUT, formatTag, keyOfEntryField, leafOf, leafOfEntryField, leafPattern, leavesOfTag, recordHash, type DigestShape } from '../digest/digest.js';
 import type { DigestSource } from '../digest/diff.js';
 import { decodeCells, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import { encodeRecord, type CacheRecord } from '../record/record.js';
@@ -121,33 +121,44 @@ export class RedisDigest implements DigestSource {
     return out;
   }
 
+  /** Leaves' entries, one HSCAN per bucket (and partition) for all the leaves asked of it. */
   async leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>> {
-    return Promise.all(indexes.map((leaf) => this.leaf(leaf)));
+    const out = new Map<number, Map<string, number>>(indexes.map((leaf) => [leaf, new Map()]));
+    const byBucket = new Map<number, number[]>();
+    for (const leaf of new Set(indexes)) {
+      const list = byBucket.get(bucketOf(leaf));
+      if (list) list.push(leaf);
+      else byBucket.set(bucketOf(leaf), [leaf]);
+    }
+    await Promise.all(
+      [...byBucket].map(async ([bucket, leaves]) => {
+        const first = bucket * BUCKET_LEAVES;
+        for (const p of partitionsOfLeafRange(first, BUCKET_LEAVES, this.shape, this.keys.partitions)) await this.scanBucket(p, bucket, leaves, out);
+      }),
+    );
+    return indexes.map((leaf) => out.get(leaf) as Map<string, number>);
   }
 
   hashes(userKeys: readonly string[]): Promise<Map<string, number>> {
     return readEntryHashes(this.redis, this.keys, this.shape, userKeys, (bytes) => (this.bytesRead += bytes));
   }
 
-  /** One leaf's entries: its bucket (in each partition it spans) scanned with `MATCH <tag>*` (the server filters). */
-  private async leaf(leaf: number): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const p of partitionsOfLeafRange(leaf, 1, this.shape, this.keys.partitions)) {
-      const bucket = this.keys.digestBucket(p, bucketOf(leaf));
-      let cursor = '0';
-      do {
-        const [next, flat] = await this.redis.hscanBuffer(bucket, cursor, 'MATCH', leafPattern(leaf), 'COUNT', 10_000);
-        cursor = next.toString();
-        for (let i = 0; i + 1 < flat.length; i += 2) {
-          const field = flat[i] as Buffer;
-          const value = flat[i + 1] as Buffer;
-          this.bytesRead += field.length + value.length;
-          const hash = decodeHash(value);
-          if (hash !== undefined) out.set(keyOfEntryField(field.toString()), hash);
-        }
-      } while (cursor !== '0');
-    }
-    return out;
+  /** The entries of `leaves` in one bucket of one partition, scanned with `MATCH` (the server filters). */
+  private async scanBucket(partition: number, bucket: number, leaves: readonly number[], out: Map<number, Map<string, number>>): Promise<void> {
+    const key = this.keys.digestBucket(partition, bucket);
+    const pattern = leafPattern(...leaves);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscanBuffer(key, cursor, 'MATCH', pattern, 'COUNT', 10_000);
+      cursor = next.toString();
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const field = (flat[i] as Buffer).toString();
+        const value = flat[i + 1] as Buffer;
+        this.bytesRead += (flat[i] as Buffer).length + value.length;
+        const hash = decodeHash(value);
+        if (hash !== undefined) out.get(leafOfEntryField(bucket, field))?.set(keyOfEntryField(field), hash);
+      }
+    } while (cursor !== '0');
   }
 
   /** Adds `bytes` read outside this class (records pulled) to the count. */
