@@ -103,12 +103,12 @@ interface PartitionState {
   /**
    * Entries this folder wrote or read since it loaded the tree (key → hash, 0: none), so a
    * key folded again needs no HMGET: reading an entry back costs more than hashing its
-   * record. Cleared with the tree; at most {@link KNOWN_ENTRIES} keys, oldest dropped first.
+   * record. Cleared with the tree; at most its share of {@link KNOWN_ENTRIES}, oldest dropped first.
    */
   known: Map<string, number>;
 }
 
-/** Entries each partition's folder remembers (about 70 bytes of memory each). */
+/** Entries a folder remembers, over all its partitions (about 70 bytes of memory each: 17 MB). */
 const KNOWN_ENTRIES = 250_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -292,7 +292,8 @@ export class DigestFolder implements Folder {
       state.known.delete(key);
       state.known.set(key, hash);
     }
-    if (state.known.size > KNOWN_ENTRIES) for (const key of state.known.keys()) if (state.known.delete(key) && state.known.size <= KNOWN_ENTRIES) break;
+    const cap = Math.ceil(KNOWN_ENTRIES / this.keys.partitions);
+    if (state.known.size > cap) for (const key of state.known.keys()) if (state.known.delete(key) && state.known.size <= cap) break;
     return { entries: raw.length, keys: userKeys.length };
   }
 
