@@ -30,6 +30,8 @@ export interface ClusterOptions {
   /** Database of the first node; node i uses `firstDb + i`. @defaultValue 1 */
   firstDb?: number;
   prefix?: string;
+  /** Partitions of the nodes' cluster stores (the engine's default when absent). */
+  clusterPartitions?: number;
   replication?: Partial<ReplicationOptions>;
   store?: Partial<StoreOptions>;
   /** Called for every `replicated` event with the node that applied it and the time (performance.now()). */
@@ -61,6 +63,7 @@ export async function startClusterOn(url: (i: number) => RedisTarget, options: O
         id,
         redis: url(i),
         prefix: options.prefix ?? BENCH_PREFIX,
+        ...(options.clusterPartitions ? { clusterPartitions: options.clusterPartitions } : {}),
         peers: ids.flatMap((peer, j) => (j === i ? [] : [{ id: peer, redis: url(j) }])),
         ...(options.replication ? { replication: options.replication } : {}),
         ...options.store,

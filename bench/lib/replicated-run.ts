@@ -104,7 +104,7 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
   await store.reset();
   const peers = o.nodes - 1;
   if (o.preload) await preload(ctx, o.nodes, o.preload);
-  const cluster = await startClusterOn((i) => store.target(i), { size: o.nodes, ...(o.replication ? { replication: o.replication } : {}) });
+  const cluster = await startClusterOn((i) => store.target(i), { size: o.nodes, ...(store.clusterPartitions ? { clusterPartitions: store.clusterPartitions } : {}), ...(o.replication ? { replication: o.replication } : {}) });
   try {
     const timeoutMs = ctx.sizes.convergeTimeoutMs;
     const warmKeys = Array.from({ length: o.warmupWrites }, (_, i) => `warm-${i}`);

@@ -20,6 +20,8 @@ export interface StoreSetup {
   readonly description: string;
   /** Redis target of node `i`'s store. */
   target(i: number): RedisTarget;
+  /** The nodes' `clusterPartitions` on this setup (the engine's default when absent). */
+  readonly clusterPartitions?: number;
   /** Empties every store and restarts the statistics of every Redis process. */
   reset(): Promise<void>;
   /** This process' CPU and that of every Redis process of the setup, summed. */
@@ -133,10 +135,13 @@ export class ClusterStore implements StoreSetup {
   private readonly prefix: string;
   private readonly admins = new Map<number, Redis>();
 
-  constructor(rc: LocalRedisCluster, prefix: string, description: string) {
+  readonly clusterPartitions: number | undefined;
+
+  constructor(rc: LocalRedisCluster, prefix: string, description: string, clusterPartitions?: number) {
     this.rc = rc;
     this.prefix = prefix;
     this.description = description;
+    this.clusterPartitions = clusterPartitions;
   }
 
   target(): RedisTarget {

@@ -7,10 +7,12 @@
  *   private `redis-server`, and once with all three nodes on one private 3-master Redis
  *   Cluster (one replica per master; the nodes' keys apart by node id). The row is the
  *   wall time per write per peer, cluster over standalone.
+ *   The cluster runs with `clusterPartitions` 3 (one partition per master, as the docs
+ *   recommend: the rows with targets) and with the default 12 (diag rows).
  * - During the cluster run: keys (`bench:*`, once converged) and commands (from the first
  *   measured write to convergence, `CONFIG RESETSTAT` just before) on each master, max over
- *   min. 64 hash-tagged partitions per node and 3 tagged queue shards per peer should put
- *   an even share on every master.
+ *   min. A partition per master and 3 tagged queue shards per peer should put an even
+ *   share on every master.
  * - The durability option: local write latency on the cluster with `waitReplicas: 1`
  *   (every group commit waits for Redis `WAIT 1`) against `waitReplicas: 0`, at c=1 and
  *   c=64. Report only: the cost of the option is the finding, there is no target.
@@ -23,6 +25,7 @@
  */
 import { ReplicaNode } from '../../src/node/replica-node.js';
 import { LocalRedisCluster } from '../../src/local-redis/local-cluster.js';
+import { CLUSTER_PARTITIONS } from '../../src/store/layout.js';
 import { BENCH_PREFIX } from '../lib/cluster.js';
 import { cpuSpent, type BenchContext } from '../lib/context.js';
 import { closedLoop } from '../lib/load.js';
@@ -60,62 +63,79 @@ function spreadRow(name: string, perMaster: Map<number, number>, unit: string, d
   return row(name, { ours: Math.max(...values), baseline: Math.min(...values), unit, target: { kind: 'max-ratio', max: 1.25 }, details: { perMaster: byPort(perMaster), ...details } });
 }
 
-async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, cluster: ClusterStore): Promise<ResultRow[]> {
+/** One side's runs, summed up. */
+function sideOf(runs: readonly ReplicatedRunResult[]) {
+  return { cost: median(runs.map((r) => r.costUsPerWritePeer)), rate: median(runs.map((r) => r.convergedWritesPerSec)), commands: median(runs.map((r) => r.redisCommandsPerWrite)), mid: middle(runs, (r) => r.costUsPerWritePeer) };
+}
+
+/**
+ * The replicated run on the standalone servers, on the cluster with as many partitions as
+ * masters (the configuration the docs recommend: the rows with targets), and on the
+ * cluster with the default 12 partitions (a diag row), the three in a rotating order.
+ */
+async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, clusters: { tuned: ClusterStore; defaults: ClusterStore }): Promise<ResultRow[]> {
   const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
   const options = { nodes: NODES, writes, warmupWrites, concurrency };
   const bases: ReplicatedRunResult[] = [];
   const ours: ClusterRun[] = [];
+  const defaults: ReplicatedRunResult[] = [];
+  const sides = ['standalone', 'tuned', 'defaults'] as const;
   for (let r = 1; r <= ctx.sizes.rounds; r++) {
     const tag = ctx.sizes.rounds > 1 ? ` (round ${r}/${ctx.sizes.rounds})` : '';
-    // The sides alternate which goes first, so a slow start of the round does not always land on one.
-    const order: Array<'standalone' | 'cluster'> = r % 2 === 1 ? ['standalone', 'cluster'] : ['cluster', 'standalone'];
+    // The sides take turns at going first, so a slow start of a round does not always land on one.
+    const order = [...sides.slice((r - 1) % 3), ...sides.slice(0, (r - 1) % 3)];
     for (const side of order) {
       if (side === 'standalone') {
         const base = await replicatedRun(ctx, { ...options, store: standalone });
         ctx.log(`standalone${tag}: ${base.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(base.convergedWritesPerSec)} converged writes/s`);
         bases.push(base);
-      } else {
-        const run = await replicatedRun(ctx, { ...options, store: cluster });
-        if (!cluster.spread) throw new Error('the cluster run recorded no per-master counts');
-        ctx.log(`cluster${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s; keys per master ${[...cluster.spread.keys.values()].join('/')}, commands per master ${[...cluster.spread.commands.values()].join('/')}`);
-        ours.push({ run, spread: cluster.spread });
+        continue;
       }
+      const cluster = clusters[side];
+      const run = await replicatedRun(ctx, { ...options, store: cluster });
+      if (!cluster.spread) throw new Error('the cluster run recorded no per-master counts');
+      ctx.log(`cluster, ${cluster.clusterPartitions ?? CLUSTER_PARTITIONS} partitions${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s; keys per master ${[...cluster.spread.keys.values()].join('/')}, commands per master ${[...cluster.spread.commands.values()].join('/')}`);
+      if (side === 'tuned') ours.push({ run, spread: cluster.spread });
+      else defaults.push(run);
     }
   }
-  const oursCost = median(ours.map((o) => o.run.costUsPerWritePeer));
-  const baseCost = median(bases.map((b) => b.costUsPerWritePeer));
-  const oursRate = median(ours.map((o) => o.run.convergedWritesPerSec));
-  const baseRate = median(bases.map((b) => b.convergedWritesPerSec));
+  const tuned = sideOf(ours.map((o) => o.run));
+  const base = sideOf(bases);
+  const dflt = sideOf(defaults);
   const mid = middle(ours, (o) => o.run.costUsPerWritePeer);
   const details = {
     rounds: ctx.sizes.rounds,
     perRound: ours.map((o, i) => ({
       cluster: { costUsPerWritePeer: round(o.run.costUsPerWritePeer), convergedWritesPerSec: round(o.run.convergedWritesPerSec) },
+      clusterDefaultPartitions: { costUsPerWritePeer: round((defaults[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((defaults[i] as ReplicatedRunResult).convergedWritesPerSec) },
       standalone: { costUsPerWritePeer: round((bases[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((bases[i] as ReplicatedRunResult).convergedWritesPerSec) },
     })),
     cluster: summary(mid.run),
-    standalone: summary(middle(bases, (b) => b.costUsPerWritePeer)),
-    note: 'the cluster has a replica per master (6 redis-server processes); CPU counts every process, commands the masters only',
+    clusterDefaultPartitions: summary(dflt.mid),
+    standalone: summary(base.mid),
+    note: `clusterPartitions ${MASTERS} (one partition per master) unless said otherwise; the cluster has a replica per master (6 redis-server processes); CPU counts every process, commands the masters only`,
   };
-  const spreadDetails = { run: 'the cluster run with the median cost per write per peer', nodes: NODES, masters: MASTERS };
+  const spreadDetails = { run: 'the cluster run with the median cost per write per peer', nodes: NODES, masters: MASTERS, clusterPartitions: MASTERS };
   return [
-    row('cluster: cost per replicated write, 3-master Cluster store vs standalone', {
-      ours: oursCost,
-      baseline: baseCost,
+    row(`cluster: cost per replicated write, 3-master Cluster store (${MASTERS} partitions) vs standalone`, {
+      ours: tuned.cost,
+      baseline: base.cost,
       unit: 'µs/write/peer',
       target: { kind: 'max-ratio', max: 1.3 },
       details,
     }),
-    row('cluster: converged writes/s, 3-master Cluster store vs standalone', { ours: oursRate, baseline: baseRate, unit: 'writes/s' }),
-    row('diag: cluster: Redis commands per replicated write, 3-master Cluster store vs standalone', {
-      ours: median(ours.map((o) => o.run.redisCommandsPerWrite)),
-      baseline: median(bases.map((b) => b.redisCommandsPerWrite)),
+    row(`diag: cluster: cost per replicated write, default ${CLUSTER_PARTITIONS} partitions vs standalone`, { ours: dflt.cost, baseline: base.cost, unit: 'µs/write/peer' }),
+    row(`cluster: converged writes/s, 3-master Cluster store (${MASTERS} partitions) vs standalone`, { ours: tuned.rate, baseline: base.rate, unit: 'writes/s' }),
+    row(`diag: cluster: Redis commands per replicated write, ${MASTERS} partitions vs standalone`, {
+      ours: tuned.commands,
+      baseline: base.commands,
       unit: 'cmds/write',
       details: {
         replicationJobsPerWrite: { cluster: round(median(ours.map((o) => o.run.replicationJobs / o.run.writes)), 3), standalone: round(median(bases.map((b) => b.replicationJobs / b.writes)), 3) },
         note: 'commands on the masters (cluster) or the servers (standalone), from the first measured write to verified convergence; per command in the first row\'s details',
       },
     }),
+    row(`diag: cluster: Redis commands per replicated write, default ${CLUSTER_PARTITIONS} partitions vs standalone`, { ours: dflt.commands, baseline: base.commands, unit: 'cmds/write' }),
     spreadRow('cluster: keys per master, max/min', mid.spread.keys, 'keys', { pattern: `${BENCH_PREFIX}:*`, ...spreadDetails }),
     spreadRow('cluster: commands per master, max/min', mid.spread.commands, 'commands', { window: 'first measured write to verified convergence; introspection (CLUSTER, INFO, PING, …) left out', ...spreadDetails }),
   ];
@@ -156,7 +176,7 @@ async function durabilityRows(ctx: BenchContext, cluster: ClusterStore): Promise
   // Two writers on the cluster, each with two peers declared (so the relay enqueues) whose
   // processes are not started, as in scenario 1: only the writer's own cost is measured.
   const start = (id: string, waitReplicas: number) =>
-    ReplicaNode.start({ id, redis: cluster.target(), prefix: BENCH_PREFIX, peers: [{ id: `${id}-p2`, redis: cluster.target() }, { id: `${id}-p3`, redis: cluster.target() }], waitReplicas });
+    ReplicaNode.start({ id, redis: cluster.target(), prefix: BENCH_PREFIX, clusterPartitions: MASTERS, peers: [{ id: `${id}-p2`, redis: cluster.target() }, { id: `${id}-p3`, redis: cluster.target() }], waitReplicas });
   const started = await Promise.allSettled([start('wait0', 0), start('wait1', 1)]);
   const running = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -212,11 +232,14 @@ export const clusterStoreScenario: Scenario = {
       await Promise.all([rc.status === 'fulfilled' ? rc.value.destroy() : undefined, standalone.status === 'fulfilled' ? standalone.value.destroy() : undefined]);
       throw rc.status === 'rejected' ? rc.reason : (standalone as PromiseRejectedResult).reason;
     }
-    const cluster = new ClusterStore(rc.value, BENCH_PREFIX, `one ${MASTERS}-master Redis Cluster (1 replica per master) shared by the ${NODES} nodes`);
+    const on = (partitions: number) => `one ${MASTERS}-master Redis Cluster (1 replica per master) shared by the ${NODES} nodes, ${partitions} partitions each`;
+    const tuned = new ClusterStore(rc.value, BENCH_PREFIX, on(MASTERS), MASTERS);
+    const defaults = new ClusterStore(rc.value, BENCH_PREFIX, on(CLUSTER_PARTITIONS));
     try {
-      return [...(await replicatedRows(ctx, standalone.value, cluster)), ...(await durabilityRows(ctx, cluster))];
+      return [...(await replicatedRows(ctx, standalone.value, { tuned, defaults })), ...(await durabilityRows(ctx, tuned))];
     } finally {
-      cluster.close();
+      tuned.close();
+      defaults.close();
       await Promise.all([rc.value.destroy(), standalone.value.destroy()]);
     }
   },

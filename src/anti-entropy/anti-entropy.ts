@@ -33,13 +33,20 @@ export interface PeerAntiEntropyStatus {
   lastError?: string;
 }
 
-/** A fold of at least this many keys means a heavy write load: fold again after {@link BUSY_FOLD_INTERVAL_MS}. */
-const BUSY_FOLD_KEYS = 5_000;
+/**
+ * A fold of at least this many keys (about one full step at c=64) means a heavy write load:
+ * fold again after {@link BUSY_FOLD_INTERVAL_MS}, so the log stays near one step. Smaller
+ * folds wait the interval: a fold costs a command per bucket it touches, so folding few
+ * keys often costs more per key.
+ */
+const BUSY_FOLD_KEYS = 20_000;
 const BUSY_FOLD_INTERVAL_MS = 250;
 
 export interface AntiEntropyDeps {
   readonly store: RecordStore;
   readonly prefix: string;
+  /** Partitions of a cluster store (the peers' key names depend on it). */
+  readonly clusterPartitions: number;
   readonly peers: ReadonlyArray<{ id: string; redis: RedisTarget }>;
   readonly options: AntiEntropyOptions;
   readonly metrics: AntiEntropyMetrics;
@@ -76,7 +83,7 @@ export class AntiEntropy {
     this.peers = deps.peers.map((p) => ({
       id: p.id,
       redis: createRedis(p.redis, 'command', `${deps.prefix}:${deps.store.keys.nodeId}:ae-${p.id}`),
-      keys: keysFor(deps.prefix, p.id, p.redis),
+      keys: keysFor(deps.prefix, p.id, p.redis, deps.clusterPartitions),
       status: { keysRepaired: 0, tombstonesPending: 0 },
     }));
   }

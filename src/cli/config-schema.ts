@@ -2,6 +2,7 @@
  * The config file's schema (zod 4) and how its issues are worded: `nodes[1].port:
  * expected integer`. Shared by the file loader and the environment parser.
  */
+import { MAX_CLUSTER_PARTITIONS } from '../store/layout.js';
 import { z } from 'zod';
 import { NODE_ID_PATTERN } from '../clock/timestamp.js';
 import { EventualCacheError } from '../errors/index.js';
@@ -83,6 +84,12 @@ export const configFileSchema = z
     prefix: z
       .string({ error: 'expected a string' })
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1-64 letters, digits, "_", "." or "-"' })
+      .optional(),
+    clusterPartitions: z
+      .number({ error: 'expected integer' })
+      .int({ error: 'expected integer' })
+      .min(1, { error: 'expected at least 1' })
+      .max(MAX_CLUSTER_PARTITIONS, { error: `expected at most ${MAX_CLUSTER_PARTITIONS}` })
       .optional(),
     authToken: z
       .string({ error: 'expected a string' })

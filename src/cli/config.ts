@@ -74,6 +74,8 @@ export interface ClusterConfig {
   host: string;
   /** First part of every Redis key; all nodes of a cluster must agree. @defaultValue "ec" */
   prefix: string;
+  /** Partitions of a node on a Redis Cluster; all nodes must agree. @defaultValue the engine's (12) */
+  clusterPartitions?: number;
   /** Bearer token every endpoint but `/health` and `/metrics` requires; none when undefined. */
   authToken?: string;
   replication: ReplicationConfig;
@@ -203,6 +205,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ClusterConfig {
     nodes: (c.nodes ?? []).map((n) => ({ ...n, clockOffsetMs: n.clockOffsetMs ?? 0 })),
     host: c.host ?? '127.0.0.1',
     prefix: c.prefix ?? 'ec',
+    ...(c.clusterPartitions !== undefined ? { clusterPartitions: c.clusterPartitions } : {}),
     ...(c.authToken !== undefined ? { authToken: c.authToken } : {}),
     replication: definedOnly(c.replication ?? {}),
     antiEntropy: definedOnly(c.antiEntropy ?? {}),
@@ -277,6 +280,7 @@ export function toNodeOptions(config: ClusterConfig, id: string): ReplicaNodeOpt
     // A peer's Redis as this node reaches it: a per-link user if the peer's entry names one.
     peers: config.nodes.filter((n) => n.id !== id).map((n) => ({ id: n.id, redis: n.peerRedis?.[id] ?? n.redis })),
     prefix: config.prefix,
+    ...(config.clusterPartitions !== undefined ? { clusterPartitions: config.clusterPartitions } : {}),
     replication: { ...config.replication },
     clockOffsetMs: node.clockOffsetMs,
     ...(config.maxDriftMs !== undefined ? { maxDriftMs: config.maxDriftMs } : {}),

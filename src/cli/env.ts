@@ -20,6 +20,7 @@ export const ENV = Object.freeze({
   port: 'PORT',
   host: 'EVENTUAL_CACHE_HOST',
   prefix: 'EVENTUAL_CACHE_PREFIX',
+  clusterPartitions: 'EVENTUAL_CACHE_CLUSTER_PARTITIONS',
   authToken: 'EVENTUAL_CACHE_TOKEN',
   delayMs: 'EVENTUAL_CACHE_DELAY_MS',
   clockOffsetMs: 'EVENTUAL_CACHE_CLOCK_OFFSET_MS',
@@ -137,6 +138,7 @@ export function readEnv(env: NodeJS.ProcessEnv, applied: string[]): EnvOverlay {
     top: definedOnly({
       host: take(ENV.host, asString),
       prefix: take(ENV.prefix, asString),
+      clusterPartitions: take(ENV.clusterPartitions, asPositiveInteger),
       authToken: take(ENV.authToken, asString),
       maxDriftMs: take(ENV.maxDriftMs, asPositiveInteger),
       closeTimeoutMs: take(ENV.closeTimeoutMs, asNonNegativeInteger),

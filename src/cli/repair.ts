@@ -21,7 +21,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
   for (const node of config.nodes) await foldIfStopped(config, node.id, out);
   for (const node of config.nodes) {
     const o = resolveNodeOptions(toNodeOptions(config, node.id));
-    const keys = keysFor(o.prefix, o.id, o.redis);
+    const keys = keysFor(o.prefix, o.id, o.redis, o.clusterPartitions);
     const store = new RecordStore(o.redis, keys, new HybridLogicalClock(o.id, o.clock), o.store);
     await store.connect();
     try {
@@ -35,7 +35,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
           await connect(reader, peer.redis, o.store.connectTimeoutMs);
           out(`${o.id} ← ${peer.id}: comparing digests…\n`);
           const report = await exchange(
-            { peerId: peer.id, local: { redis: store.redis, keys }, remote: { redis: reader, keys: keysFor(o.prefix, peer.id, peer.redis) }, shape: store.digest },
+            { peerId: peer.id, local: { redis: store.redis, keys }, remote: { redis: reader, keys: keysFor(o.prefix, peer.id, peer.redis, o.clusterPartitions) }, shape: store.digest },
             resolveAntiEntropyOptions({ ...o.antiEntropy, stepPauseMs: 0 }),
             async (records) => {
               const kept = await dropCollected(store.redis, keys, records, Date.now(), o.store.tombstoneRetentionMs);
@@ -67,7 +67,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
  */
 async function foldIfStopped(config: ClusterConfig, id: string, out: (line: string) => void): Promise<void> {
   const o = resolveNodeOptions(toNodeOptions(config, id));
-  const keys = keysFor(o.prefix, o.id, o.redis);
+  const keys = keysFor(o.prefix, o.id, o.redis, o.clusterPartitions);
   const store = new RecordStore(o.redis, keys, new HybridLogicalClock(o.id, o.clock), o.store);
   await store.connect();
   try {

@@ -12,7 +12,7 @@ export function clusterViewSource(node: ReplicaNode, redis: Redis, peerReader: (
     id: node.id,
     prefix: node.options.prefix,
     peerIds: node.options.peers.map((p) => p.id),
-    keysOf: (id) => (id === node.id ? node.keys : keysFor(node.options.prefix, id, node.options.peers.find((p) => p.id === id)?.redis ?? '')),
+    keysOf: (id) => (id === node.id ? node.keys : keysFor(node.options.prefix, id, node.options.peers.find((p) => p.id === id)?.redis ?? '', node.options.clusterPartitions)),
     redis,
     peerReader,
     status: () => node.status(),

@@ -32,11 +32,15 @@ export class PeerConfigError extends EventualCacheError {
 interface PublishedPeers {
   peers: string[];
   at: number;
+  /** The partition count the node uses for cluster stores (absent: a node from before it was published). */
+  clusterPartitions?: number;
 }
 
 export interface PeerCheckOptions {
   selfId: string;
   prefix: string;
+  /** The partition count of cluster stores: a peer with another one computes other key names. */
+  clusterPartitions: number;
   redis: RedisTarget;
   peers: ReadonlyArray<{ id: string; redis: RedisTarget }>;
   registry: Registry;
@@ -74,7 +78,7 @@ export class PeerCheck {
 
   /** Publishes this node's list, reports the problems known at start, and checks every interval. */
   async start(own: Redis): Promise<void> {
-    const mine: PublishedPeers = { peers: this.o.peers.map((p) => p.id), at: Date.now() };
+    const mine: PublishedPeers = { peers: this.o.peers.map((p) => p.id), at: Date.now(), clusterPartitions: this.o.clusterPartitions };
     await own.set(new KeyBuilder(this.o.prefix, this.o.selfId).peers, JSON.stringify(mine));
     for (const [peer, message] of this.problems) this.report(peer, message);
     // Peers of one cluster start together: check again soon, then at the interval.
@@ -128,6 +132,10 @@ export class PeerCheck {
       published = JSON.parse(raw) as PublishedPeers;
     } catch {
       return undefined;
+    }
+    const onCluster = isClusterTarget(this.o.redis) || isClusterTarget(peer.redis);
+    if (onCluster && published.clusterPartitions !== undefined && published.clusterPartitions !== this.o.clusterPartitions) {
+      return `${peer.id} runs with clusterPartitions ${published.clusterPartitions}, ${self} with ${this.o.clusterPartitions}: the two read each other's Redis Cluster keys under other names, so replication and anti-entropy between them do not work; give every node the same clusterPartitions`;
     }
     if (!Array.isArray(published.peers) || published.peers.includes(self)) return undefined;
     return `${peer.id} does not list ${self} as a peer (its peers: ${published.peers.join(', ') || 'none'}): ${self}'s replication jobs for ${peer.id} pile up unconsumed; add ${self} to ${peer.id}'s configuration or remove ${peer.id} from ${self}'s`;

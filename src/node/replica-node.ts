@@ -71,7 +71,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     const o = this.options;
     this.id = o.id;
     this.clock = new HybridLogicalClock(o.id, o.clock);
-    this.keys = keysFor(o.prefix, o.id, o.redis);
+    this.keys = keysFor(o.prefix, o.id, o.redis, o.clusterPartitions);
     this.store = new RecordStore(o.redis, this.keys, this.clock, o.store, {
       ...o.transactionHooks,
       onRetry: (attempt, reason) => {
@@ -95,6 +95,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.antiEntropy = new AntiEntropy({
       store: this.store,
       prefix: o.prefix,
+      clusterPartitions: o.clusterPartitions,
       peers: o.peers,
       options: o.antiEntropy,
       metrics: new AntiEntropyMetrics(this.metrics.registry),
@@ -144,7 +145,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     }
     for (const peer of o.peers) {
       this.receivers.push(
-        new PeerReceiver(o.id, peer, o.prefix, o.replication, {
+        new PeerReceiver(o.id, peer, o.prefix, o.clusterPartitions, o.replication, {
           apply: (records, job) => this.applyFromPeer(peer.id, records, job),
           onPoisoned: (peerId, bad, jobId) => this.badRecords.poisoned(peerId, bad, jobId),
           assertReady: () => this.store.assertConnected(),
@@ -156,7 +157,7 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     this.relay.start();
     this.antiEntropy.start();
     this.view.start();
-    this.peerCheck = new PeerCheck({ selfId: o.id, prefix: o.prefix, redis: o.redis, peers: o.peers, registry: this.metrics.registry, onProblem: (e) => this.fail(e) });
+    this.peerCheck = new PeerCheck({ selfId: o.id, prefix: o.prefix, clusterPartitions: o.clusterPartitions, redis: o.redis, peers: o.peers, registry: this.metrics.registry, onProblem: (e) => this.fail(e) });
     await this.peerCheck.start(this.store.redis).catch((error: unknown) => this.fail(error));
     // A database without this node's start marker is new or was wiped (e.g. a Redis without
     // persistence restarted): the queues only carry writes made from now on, so pull what

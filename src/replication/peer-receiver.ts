@@ -54,9 +54,9 @@ export class PeerReceiver {
   private retries = 0;
   private lastError: { message: string; at: number } | undefined;
 
-  constructor(selfId: string, peer: { id: string; redis: RedisTarget }, prefix: string, options: ReplicationOptions, hooks: PeerReceiverHooks) {
+  constructor(selfId: string, peer: { id: string; redis: RedisTarget }, prefix: string, clusterPartitions: number, options: ReplicationOptions, hooks: PeerReceiverHooks) {
     this.peerId = peer.id;
-    this.sourceKeys = keysFor(prefix, peer.id, peer.redis);
+    this.sourceKeys = keysFor(prefix, peer.id, peer.redis, clusterPartitions);
     this.sourceTarget = peer.redis;
     this.workerConnection = createRedis(peer.redis, 'worker', `${prefix}:${selfId}:from-${peer.id}`);
     this.reader = createRedis(peer.redis, 'command', `${prefix}:${selfId}:read-${peer.id}`);

@@ -11,11 +11,12 @@ import { CLUSTER_PARTITIONS, CLUSTER_QUEUE_SHARDS, partitionOf, sliceTag } from 
 
 /**
  * The key names of node `nodeId` whose store is `target`: one partition on a single
- * server, {@link CLUSTER_PARTITIONS} on a Redis Cluster (see `layout.ts`). Every node
- * derives its peers' names the same way, from their configured targets.
+ * server, `clusterPartitions` on a Redis Cluster (see `layout.ts`). Every node derives
+ * its peers' names the same way, from their configured targets and the partition count
+ * all nodes share.
  */
-export function keysFor(prefix: string, nodeId: string, target: RedisTarget): KeyBuilder {
-  return new KeyBuilder(prefix, nodeId, isClusterTarget(target) ? CLUSTER_PARTITIONS : 1);
+export function keysFor(prefix: string, nodeId: string, target: RedisTarget, clusterPartitions = CLUSTER_PARTITIONS): KeyBuilder {
+  return new KeyBuilder(prefix, nodeId, isClusterTarget(target) ? clusterPartitions : 1);
 }
 
 export class KeyBuilder {

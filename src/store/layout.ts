@@ -14,10 +14,13 @@
  *   slot falls in the partition's own twelfth of the slot space, cut where
  *   `redis-cli --cluster create` cuts the slot ranges of its masters (`lround(i × 16384 /
  *   n)`), so 2, 3, 4, 6 or 12 masters hold equal numbers of partitions (3 masters: 4 each).
- * - Why 12 and not more: a group commit, a merge and a fold cover one partition, so more
- *   partitions mean smaller transactions. Measured (bench scenario 11, quick): Redis
- *   commands per replicated write 80.6 with 64 partitions, 49.2 with 12 (10.6× and 4.9×
- *   a standalone store's). A node then spreads over at most 12 masters; several nodes on
+ * - Why 12 by default and not more: a group commit, a merge and a fold cover one
+ *   partition, so more partitions mean smaller transactions. Measured (bench scenario 11):
+ *   Redis commands per replicated write 80.6 with 64 partitions, 49.2 with 12 (quick), and
+ *   cost per replicated write about half with 3 partitions than with 12 on a 3-master
+ *   cluster. `clusterPartitions` sets the count: the number of masters (or a multiple)
+ *   makes the cheapest writes that still spread evenly; 12 spreads evenly over 2, 3, 4, 6
+ *   or 12 masters. A node then spreads over at most that many masters; several nodes on
  *   one cluster have different tags, so the cluster as a whole spreads further.
  * - A key's partition is a contiguous range of the digest's leaves (for the default
  *   65,536 leaves), so every digest tree node below the top two levels lies in one
@@ -30,8 +33,10 @@ import { leafOf, type DigestShape } from '../digest/digest.js';
 
 /** Redis Cluster's slot count. */
 export const CLUSTER_SLOTS = 16_384;
-/** Partitions of a node whose store is a Redis Cluster. */
+/** Partitions of a node whose store is a Redis Cluster, unless `clusterPartitions` says otherwise. */
 export const CLUSTER_PARTITIONS = 12;
+/** Most partitions a cluster store may be cut into. */
+export const MAX_CLUSTER_PARTITIONS = 256;
 /** Replication queues per destination peer on a cluster store, each with its own tag. */
 export const CLUSTER_QUEUE_SHARDS = 3;
 

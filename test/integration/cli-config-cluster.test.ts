@@ -59,6 +59,17 @@ describe('loadConfig with a Redis Cluster', () => {
       expect(a.peers).toEqual([{ id: 'B', redis: 'redis://127.0.0.1:6379/2' }]);
     });
 
+    it('should take clusterPartitions from the file or EVENTUAL_CACHE_CLUSTER_PARTITIONS, hand it to every node, and refuse a bad count', () => {
+      const fromFile = loadConfig({ file: fileWith({ ...validFile, clusterPartitions: 3 }), env: {} });
+      expect(resolveNodeOptions(toNodeOptions(fromFile, 'A')).clusterPartitions).toBe(3);
+      expect(resolveNodeOptions(toNodeOptions(fromFile, 'B')).clusterPartitions).toBe(3);
+      const fromEnv = loadConfig({ file: fileWith(validFile), env: { EVENTUAL_CACHE_CLUSTER_PARTITIONS: '6' } });
+      expect(resolveNodeOptions(toNodeOptions(fromEnv, 'A')).clusterPartitions).toBe(6);
+      expect(resolveNodeOptions(toNodeOptions(loadConfig({ file: fileWith(validFile), env: {} }), 'A')).clusterPartitions).toBe(12);
+      for (const bad of [0, 257, 2.5, '3']) expect(issuesOf(() => loadConfig({ file: fileWith({ ...validFile, clusterPartitions: bad }), env: {} })).join('\n')).toMatch(/clusterPartitions/);
+      expect(() => resolveNodeOptions({ id: 'A', redis: clusterA, peers: [], clusterPartitions: 0 })).toThrow(InvalidOptionsError);
+    });
+
     it('should name every bad seed by its path, say that a cluster has only database 0, and never quote a credential', () => {
       const issues = [
         ...issuesOf(() => loadConfig({ file: fileWith(nodesWith({ cluster: [] })), env: {} })),

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRedisCluster } from '../../src/local-redis/local-cluster.js';
 import { waitForConvergence } from '../support/cluster.js';
 import { useRedisHarness } from '../support/harness.js';
+import { waitFor } from '../support/wait.js';
 import { closeTestCluster, resolveTestCluster } from '../support/redis-cluster.js';
 
 const h = useRedisHarness();
@@ -40,6 +41,28 @@ describe('ReplicaNode on a Redis Cluster store', () => {
       await B.delete('user:1');
       await waitForConvergence(cluster.nodes, ['user:1'], { timeoutMs: 10_000 });
       expect(await C.get('user:1')).toBeUndefined();
+    });
+  });
+
+  describe('when the deployment cuts cluster stores into as many partitions as masters (clusterPartitions: 3)', () => {
+    it('should converge with one slot of each node on every master, and warn of a peer that uses another count', async () => {
+      const cluster = await h.cluster('cluster-p3', ['A', 'B', 'C'], { redis: { A: onCluster(), B: onCluster() }, common: { clusterPartitions: 3 } });
+      const [A, B, C] = [cluster.node('A'), cluster.node('B'), cluster.node('C')];
+      expect(A.keys.partitions).toBe(3);
+      const keys = Array.from({ length: 300 }, (_, i) => `p3:${i}`);
+      await Promise.all(keys.map((k, i) => [A, B, C][i % 3]?.put(k, { i })));
+      await waitForConvergence(cluster.nodes, keys, { timeoutMs: 20_000, message: 'every write to reach every node' });
+      for (const id of ['A', 'B']) {
+        const perMaster = [...(await rc.keysPerMaster(`${cluster.prefix}:${id}:{*}:rec:*`)).values()];
+        expect(perMaster, `${id}'s records on every master`).toHaveLength(3);
+        expect(Math.max(...perMaster) / Math.min(...perMaster), `${id}'s spread: ${perMaster.join(', ')}`).toBeLessThanOrEqual(1.25);
+      }
+
+      // D joins with the default 12: A, B and D would read each other's keys under other names.
+      const mixed = await h.cluster('cluster-pmix', ['A', 'D'], { redis: { A: onCluster(), D: onCluster() }, perNode: { A: { clusterPartitions: 3 } } });
+      const nodeA = mixed.node('A');
+      await waitFor(async () => ({ done: (await nodeA.checkPeers()).length > 0, observed: await nodeA.checkPeers() }), { message: 'A to notice that D uses another partition count', timeoutMs: 10_000 });
+      expect((await nodeA.checkPeers())[0]).toMatch(/^D runs with clusterPartitions 12, A with 3/);
     });
   });
 

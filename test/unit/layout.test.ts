@@ -26,6 +26,20 @@ describe('sliceTag', () => {
   });
 });
 
+describe('sliceTag with as many partitions as masters', () => {
+  it('should put each partition on its own master for 2, 3, 4 and 6 masters', () => {
+    for (const masters of [2, 3, 4, 6]) {
+      // redis-cli --cluster create gives master i the slots from lround(i × 16384 / n).
+      const firsts = Array.from({ length: masters }, (_, i) => Math.round((i * CLUSTER_SLOTS) / masters));
+      const owner = (slot: number) => firsts.filter((first) => first <= slot).length - 1;
+      const keys = keysFor('ec', 'A', { cluster: ['redis://127.0.0.1:7000'] }, masters);
+      expect(keys.partitions).toBe(masters);
+      const owners = Array.from({ length: masters }, (_, p) => owner(keySlot(keys.outbox(p))));
+      expect(owners, `${masters} masters`).toEqual(Array.from({ length: masters }, (_, i) => i));
+    }
+  });
+});
+
 describe('KeyBuilder on a cluster', () => {
   it('should keep every key of one partition in one slot, and give back the user key', () => {
     const keys = keysFor('ec', 'A', { cluster: ['redis://127.0.0.1:7000'] });
