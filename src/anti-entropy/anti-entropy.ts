@@ -141,6 +141,17 @@ export class AntiEntropy {
     return this.enqueue(() => this.collect());
   }
 
+  /**
+   * Folds the digest log now, on the same chain as rounds and verification (whose check of
+   * the tree against the entries must not see a fold midway); resolves with the keys folded.
+   */
+  foldNow(): Promise<number> {
+    return this.enqueue(async () => {
+      await this.fold();
+      return this.lastFolded;
+    });
+  }
+
   /** Stops the timers, waits for the pass in progress and closes the peer connections. */
   async close(): Promise<void> {
     this.closed = true;

@@ -276,6 +276,16 @@ export class ReplicaNode extends EventEmitter<ReplicaNodeEvents> {
     return reports;
   }
 
+  /**
+   * Folds the digest log now, so the digest peers read covers every write and merge made so
+   * far (it otherwise does within `antiEntropy.foldIntervalMs`). Resolves with the keys folded.
+   */
+  async foldDigest(): Promise<number> {
+    this.assertOpen();
+    if (!this.store.digest) throw new AntiEntropyUnavailableError(this.id);
+    return this.track(this.antiEntropy.foldNow());
+  }
+
   /** Resolves when the start-up resync of a new or wiped database finished (immediately if none). */
   async resynced(): Promise<void> {
     await this.resyncer.done;
