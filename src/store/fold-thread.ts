@@ -8,13 +8,14 @@
  * the write throughput (bench scenario 10, upkeep); in a thread it runs beside them, on
  * another core when there is one.
  *
- * One thread serves every node of the process (the `cluster` command and the tests host
- * several): it starts with the first folder (about 0.3 s) and stays, idle and unref'd,
- * when the last closes. Each folder in it has its own connections (a reader and one
+ * Up to two threads serve every node of the process (the `cluster` command and the tests
+ * host several): each starts with its first folder (about 0.3 s) and stays, idle and
+ * unref'd, when its last closes. Each folder in it has its own connections (a reader and one
  * transaction connection per master) and keeps its node's digest trees. A thread that
  * dies (it never should) fails the requests in flight with its error and is started
  * again, with its folders reopened, by the next request.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DigestShape } from '../digest/digest.js';
 import type { RedisTarget } from './connections.js';
@@ -93,20 +94,29 @@ class FoldHost {
   }
 }
 
-let host: FoldHost | undefined;
+/**
+ * The process's fold threads: up to two (one core each of the common small machine),
+ * started as nodes open folders; nodes take turns, so the nodes of a `cluster` process
+ * fold on two cores while one node's process has one thread.
+ */
+const hosts: FoldHost[] = [];
+const FOLD_THREADS = Math.max(1, Math.min(2, availableParallelism()));
+let opened = 0;
 
 /** A node's folder in the process's fold thread. */
 export class FoldThread implements Folder {
   readonly shape: DigestShape;
   private readonly folder: number;
+  private readonly host: FoldHost;
   private readonly nodeId: string;
   private closed: Promise<void> | undefined;
 
   constructor(target: RedisTarget, keys: KeyBuilder, shape: DigestShape, options: { connectTimeoutMs: number; maxTransactionRetries: number }) {
     this.shape = shape;
     this.nodeId = keys.nodeId;
-    host ??= new FoldHost();
-    this.folder = host.add({ target, prefix: keys.prefix, nodeId: keys.nodeId, partitions: keys.partitions, leaves: shape.leaves, ...options });
+    const turn = opened++ % FOLD_THREADS;
+    this.host = hosts[turn] ??= new FoldHost();
+    this.folder = this.host.add({ target, prefix: keys.prefix, nodeId: keys.nodeId, partitions: keys.partitions, leaves: shape.leaves, ...options });
   }
 
   /** True when `target` can be handed to a thread (a URL, seeds, or options without functions). */
@@ -132,12 +142,12 @@ export class FoldThread implements Folder {
   }
 
   close(): Promise<void> {
-    this.closed ??= Promise.race([(host as FoldHost).remove(this.folder).catch(() => undefined), new Promise<void>((r) => setTimeout(r, CLOSE_TIMEOUT_MS).unref())]);
+    this.closed ??= Promise.race([this.host.remove(this.folder).catch(() => undefined), new Promise<void>((r) => setTimeout(r, CLOSE_TIMEOUT_MS).unref())]);
     return this.closed;
   }
 
   private request(op: Op): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error(`the digest folder of node ${this.nodeId} is closed`));
-    return (host as FoldHost).request(this.folder, op);
+    return this.host.request(this.folder, op);
   }
 }
