@@ -158,9 +158,9 @@ export class DigestFolder implements Folder {
   forget(): Promise<void> {
     return this.serial(async () => {
       for (const state of this.states) {
-      state.tree = undefined;
-      state.known.clear();
-    }
+        state.tree = undefined;
+        state.known.clear();
+      }
     });
   }
 

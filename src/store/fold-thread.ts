@@ -19,7 +19,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DigestShape } from '../digest/digest.js';
 import type { RedisTarget } from './connections.js';
-import type { Folder, FoldOptions } from './digest-fold.js';
+import type { Redis } from 'ioredis';
+import { DigestFolder, type Folder, type FoldOptions, type Transact } from './digest-fold.js';
+import type { StoreOptions } from './store-options.js';
 import type { FoldAnswer, FoldRequest, FolderSpec } from './fold-worker.js';
 import type { KeyBuilder } from './keys.js';
 
@@ -103,6 +105,16 @@ const hosts: FoldHost[] = [];
 const FOLD_THREADS = Math.max(1, Math.min(2, availableParallelism()));
 let opened = 0;
 
+/**
+ * The folder of a store: in a fold thread unless `options.digestFoldThread` is off or the
+ * target cannot be handed to a thread (then on the event loop, committing through the
+ * store's own `transact`).
+ */
+export function createFolder(target: RedisTarget, redis: Redis, keys: KeyBuilder, shape: DigestShape, options: StoreOptions, transact: Transact): Folder {
+  if (options.digestFoldThread && FoldThread.canRun(target)) return new FoldThread(target, keys, shape, options);
+  return new DigestFolder(redis, keys, shape, transact);
+}
+
 /** A node's folder in the process's fold thread. */
 export class FoldThread implements Folder {
   readonly shape: DigestShape;
@@ -116,7 +128,7 @@ export class FoldThread implements Folder {
     this.nodeId = keys.nodeId;
     const turn = opened++ % FOLD_THREADS;
     this.host = hosts[turn] ??= new FoldHost();
-    this.folder = this.host.add({ target, prefix: keys.prefix, nodeId: keys.nodeId, partitions: keys.partitions, leaves: shape.leaves, ...options });
+    this.folder = this.host.add({ target, prefix: keys.prefix, nodeId: keys.nodeId, partitions: keys.partitions, leaves: shape.leaves, connectTimeoutMs: options.connectTimeoutMs, maxTransactionRetries: options.maxTransactionRetries });
   }
 
   /** True when `target` can be handed to a thread (a URL, seeds, or options without functions). */

@@ -8,9 +8,9 @@
  * - Remote records are merged with the pure `merge` inside optimistic transactions.
  * - Tombstones and expired records stay until retention passed and every peer has them
  *   (`src/anti-entropy/collector.ts`), so late, older writes cannot resurrect them.
- * - The same MULTI keeps the anti-entropy digest up to date (`digest-store.ts`).
+ * - The same MULTI logs the keys for the anti-entropy digest's fold (`digest-fold.ts`).
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { HybridLogicalClock } from '../clock/hlc.js';
 import { formatTimestamp, parseTimestamp } from '../clock/timestamp.js';
 import type { RedisUnavailableError } from '../errors/index.js';
@@ -24,8 +24,8 @@ import type { KeyBuilder } from './keys.js';
 import { optimisticTransaction, type TransactionHooks, type TransactionPlan } from './transaction.js';
 import { decodeAll, decodeStored, queueQuarantine, type BadRecord } from './quarantine.js';
 import { ensureDigest, queueRecordWrites, type RecordWriteContext } from './digest-store.js';
-import { DigestFolder, queueLogEntry, type Folder } from './digest-fold.js';
-import { FoldThread } from './fold-thread.js';
+import { queueLogEntry, type Folder } from './digest-fold.js';
+import { createFolder } from './fold-thread.js';
 import { digestShape, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
@@ -65,10 +65,7 @@ export class RecordStore {
   readonly target: RedisTarget;
   /** Connection for reads, the outbox and BullMQ's queues; never used for a WATCH. */
   readonly redis: Redis;
-  /**
-   * Connection for digest upkeep (folds, rebuilds, verification): its MULTIs and pipelines
-   * stay off the auto-pipelined `redis` (mixing the two crashed ioredis' auto-pipeline).
-   */
+  /** Connection for digest upkeep (folds, rebuilds, verification): MULTIs and pipelines, no WATCH. */
   readonly digestRedis: Redis;
   private readonly clock: HybridLogicalClock;
   private readonly opts: StoreOptions;
@@ -101,12 +98,7 @@ export class RecordStore {
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
     this.outbox = new Outbox(this.redis, keys, (fn) => this.guard(fn));
-    if (this.digest) {
-      this.folder =
-        this.opts.digestFoldThread && FoldThread.canRun(target)
-          ? new FoldThread(target, keys, this.digest, { connectTimeoutMs: this.opts.connectTimeoutMs, maxTransactionRetries: this.opts.maxTransactionRetries })
-          : new DigestFolder(this.digestRedis, keys, this.digest, (watch, plan) => this.transact(watch, plan));
-    }
+    if (this.digest) this.folder = createFolder(target, this.digestRedis, keys, this.digest, this.opts, (watch, plan) => this.transact(watch, plan));
     this.waitForReplicas = replicaWait(this.opts.waitReplicas, this.opts.waitTimeoutMs);
   }
 
@@ -267,7 +259,7 @@ export class RecordStore {
             write: (multi) => {
               queueQuarantine(multi, this.keys, bad, nowMs, true);
               const keysJson = JSON.stringify([...changed]);
-              this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord), keysJson);
+              queueRecordWrites(multi, this.writeContext, [...changed].map((key) => current.get(key) as CacheRecord), keysJson);
               multi.xadd(this.keys.outbox(partition), '*', 't', String(Date.now()), 'k', keysJson);
               // The clock's own mark, not the records' walls: a write stamped after a
               // far-future record (beyond maxDriftMs) must not drag the restarted clock there.
@@ -330,7 +322,7 @@ export class RecordStore {
         result: reports,
         write: (multi) => {
           queueQuarantine(multi, this.keys, bad, nowMs, true);
-          this.queueSets(multi, [...changed].map((key) => current.get(key) as CacheRecord));
+          queueRecordWrites(multi, this.writeContext, [...changed].map((key) => current.get(key) as CacheRecord));
           if (conflicts.length > 0) {
             multi.lpush(this.keys.conflicts(partition), ...conflicts.map((c) => JSON.stringify(c)));
             multi.ltrim(this.keys.conflicts(partition), 0, this.opts.conflictLogSize - 1);
@@ -365,11 +357,6 @@ export class RecordStore {
       .then((moved) => moved && this.hooks.onBadRecord?.(bad))
       .catch(() => undefined)
       .finally(() => this.settingAside.delete(bad.key));
-  }
-
-  /** Queues the SETs of `records` with their digest upkeep (see `digest-store.ts`). */
-  private queueSets(multi: ChainableCommander, records: readonly CacheRecord[], keysJson?: string): void {
-    queueRecordWrites(multi, this.writeContext, records, keysJson);
   }
 
   /** The newest `limit` conflicts, newest first. */
