@@ -58,7 +58,11 @@ export async function diffLeaves(local: DigestSource, remote: DigestSource, leav
   for (let at = 0; at < leaves.length; at += options.leavesPerStep) {
     const step = leaves.slice(at, at + options.leavesPerStep);
     const [ls, rs] = await Promise.all([local.leaves(step), remote.leaves(step)]);
-    step.forEach((_, i) => keys.push(...differingKeys(ls[i] ?? new Map(), rs[i] ?? new Map())));
+    // One key at a time: a leaf of a small tree over a large store can differ in more keys
+    // than a spread call takes as arguments.
+    step.forEach((_, i) => {
+      for (const key of differingKeys(ls[i] ?? new Map(), rs[i] ?? new Map())) keys.push(key);
+    });
     if (at + options.leavesPerStep < leaves.length) await options.pause?.();
   }
   return keys;

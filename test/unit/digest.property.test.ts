@@ -222,6 +222,19 @@ describe('digest', () => {
       expect(diff.leaves).toEqual([leafOf('k42', shape)]);
     });
 
+    it('should list every differing key of a leaf that differs in more keys than a call takes arguments', async () => {
+      const shape = digestShape(16);
+      const a = new MemoryDigest(shape);
+      const b = new MemoryDigest(shape);
+      let held = 0;
+      for (let i = 0; held < 250_000; i++) {
+        const key = `k${i}`;
+        if (leafOf(key, shape) === 0) a.set(key, ++held);
+      }
+      const diff = await diffDigests(a, b, shape, { leavesPerStep: 16 });
+      expect(diff.keys).toHaveLength(250_000);
+    });
+
     it('should confirm only the suspects that still differ', async () => {
       const shape = digestShape(256);
       const a = new MemoryDigest(shape);
