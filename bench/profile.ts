@@ -3,6 +3,7 @@
  * (by package, and the hottest functions, self and inclusive). For the performance pass.
  *
  *   npx tsx bench/profile.ts replicated          3-node replicated run (scenario 2, ours only)
+ *   npx tsx bench/profile.ts replicated-cluster  the same on one 3-master Redis Cluster, 3 partitions (scenario 11)
  *   npx tsx bench/profile.ts local-write-c1      node.put at concurrency 1 (scenario 1, ours only)
  *   npx tsx bench/profile.ts local-write-c64     node.put at concurrency 64
  *   npx tsx bench/profile.ts lag                 1,000 writes/s with D = 50 ms (scenario 3, ours only)
@@ -28,9 +29,11 @@ import { Session, type Profiler } from 'node:inspector';
 import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { LocalRedisCluster } from '../src/local-redis/local-cluster.js';
 import { LocalRedisServer } from '../src/local-redis/local-redis.js';
 import { ReplicaNode } from '../src/node/replica-node.js';
-import { startCluster, waitForConvergence } from './lib/cluster.js';
+import { BENCH_PREFIX, startCluster, waitForConvergence } from './lib/cluster.js';
+import { ClusterStore } from './lib/store-setup.js';
 import { SIZES, type BenchContext } from './lib/context.js';
 import { closedLoop, openLoop } from './lib/load.js';
 import { valueOfBytes } from './lib/payload.js';
@@ -77,6 +80,20 @@ const WORKLOADS: Record<string, Workload> = {
     await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency });
     await profiled(() => replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency }));
     return writes + warmupWrites;
+  },
+  'replicated-cluster': async (ctx, profiled) => {
+    // Scenario 11's cluster side: 3 nodes on one 3-master cluster (no replicas), 3 partitions each.
+    const rc = await LocalRedisCluster.start({ masters: 3, replicasPerMaster: 0 });
+    const store = new ClusterStore(rc, BENCH_PREFIX, 'one 3-master Redis Cluster, 3 partitions per node', 3);
+    try {
+      const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
+      await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
+      await profiled(() => replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store }));
+      return writes + warmupWrites;
+    } finally {
+      store.close();
+      await rc.destroy();
+    }
   },
   lag: async (ctx, profiled) => {
     const { ratePerSec, durationMs, delayMs } = ctx.sizes.lag;

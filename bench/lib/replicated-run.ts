@@ -147,7 +147,7 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
     const jobs = (await clusterCounter(cluster, 'eventual_cache_replication_jobs_total')) - jobs0;
     const retries = (await clusterCounter(cluster, 'eventual_cache_transaction_retries_total')) - retries0;
     const writePeers = o.writes * peers;
-    const commands = perOperation(cmd0, cmd, o.writes, 8);
+    const commands = perOperation(cmd0, cmd, o.writes, 40);
     ctx.log(`${o.nodes} nodes: converged in ${Math.round(convergeMs)} ms (writes acknowledged after ${Math.round(writePhaseMs)} ms), ${jobs} jobs, verified ${conv.records} records identical on every node`);
     return {
       nodes: o.nodes,

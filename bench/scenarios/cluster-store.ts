@@ -5,10 +5,13 @@
  * - The replicated run of scenario 2 (3 nodes, distinct keys, writes spread over the
  *   nodes, clock stopped at verified identical state) once with every node on its own
  *   private `redis-server`, and once with all three nodes on one private 3-master Redis
- *   Cluster (one replica per master; the nodes' keys apart by node id). The row is the
- *   wall time per write per peer, cluster over standalone.
- *   The cluster runs with `clusterPartitions` 3 (one partition per master, as the docs
- *   recommend: the rows with targets) and with the default 12 (diag rows).
+ *   Cluster (the nodes' keys apart by node id). The row is the wall time per write per
+ *   peer, cluster over standalone.
+ *   The rows with targets compare like with like: three masters and no replicas against
+ *   three standalone servers, which have none either, with `clusterPartitions` 3 (one
+ *   partition per master, as the docs recommend). Diag rows run the same on a cluster with
+ *   a replica per master (6 redis-server processes: what a failover needs; the replicas
+ *   apply every write again on the same 2 cores) and with the default 12 partitions.
  * - During the cluster run: keys (`bench:*`, once converged) and commands (from the first
  *   measured write to convergence, `CONFIG RESETSTAT` just before) on each master, max over
  *   min. A partition per master and 3 tagged queue shards per peer should put an even
@@ -17,7 +20,7 @@
  *   (every group commit waits for Redis `WAIT 1`) against `waitReplicas: 0`, at c=1 and
  *   c=64. Report only: the cost of the option is the finding, there is no target.
  *
- * This machine has 2 cores: the cluster's 6 redis-server processes and the one Node
+ * This machine has 2 cores: the clusters' redis-server processes and the one Node
  * process that hosts every node share them, so a cluster cannot show a throughput gain
  * here (on separate machines each master would bring its own core). The rows show the
  * per-write overhead and the spread instead; the commands per write (a diag row) are the
@@ -39,6 +42,16 @@ import { ClusterStore, StandaloneServers, type MasterSpread, type StoreSetup } f
 
 const NODES = 3;
 const MASTERS = 3;
+
+/** The cluster setups a round runs besides the standalone servers. */
+interface Clusters {
+  /** 3 masters, no replicas, 3 partitions: the rows with targets. */
+  tuned: ClusterStore;
+  /** 3 masters with a replica each, 3 partitions. */
+  replicated: ClusterStore;
+  /** 3 masters, no replicas, the default partition count. */
+  defaults: ClusterStore;
+}
 
 interface ClusterRun {
   run: ReplicatedRunResult;
@@ -73,17 +86,18 @@ function sideOf(runs: readonly ReplicatedRunResult[]) {
  * masters (the configuration the docs recommend: the rows with targets), and on the
  * cluster with the default 12 partitions (a diag row), the three in a rotating order.
  */
-async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, clusters: { tuned: ClusterStore; defaults: ClusterStore }): Promise<ResultRow[]> {
+async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, clusters: Clusters): Promise<ResultRow[]> {
   const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
   const options = { nodes: NODES, writes, warmupWrites, concurrency };
   const bases: ReplicatedRunResult[] = [];
   const ours: ClusterRun[] = [];
+  const withReplicas: ReplicatedRunResult[] = [];
   const defaults: ReplicatedRunResult[] = [];
-  const sides = ['standalone', 'tuned', 'defaults'] as const;
+  const sides = ['standalone', 'tuned', 'replicated', 'defaults'] as const;
   for (let r = 1; r <= ctx.sizes.rounds; r++) {
     const tag = ctx.sizes.rounds > 1 ? ` (round ${r}/${ctx.sizes.rounds})` : '';
     // The sides take turns at going first, so a slow start of a round does not always land on one.
-    const order = [...sides.slice((r - 1) % 3), ...sides.slice(0, (r - 1) % 3)];
+    const order = [...sides.slice((r - 1) % sides.length), ...sides.slice(0, (r - 1) % sides.length)];
     for (const side of order) {
       if (side === 'standalone') {
         const base = await replicatedRun(ctx, { ...options, store: standalone });
@@ -94,26 +108,30 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
       const cluster = clusters[side];
       const run = await replicatedRun(ctx, { ...options, store: cluster });
       if (!cluster.spread) throw new Error('the cluster run recorded no per-master counts');
-      ctx.log(`cluster, ${cluster.clusterPartitions ?? CLUSTER_PARTITIONS} partitions${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s; keys per master ${[...cluster.spread.keys.values()].join('/')}, commands per master ${[...cluster.spread.commands.values()].join('/')}`);
+      ctx.log(`cluster (${cluster.description})${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s; keys per master ${[...cluster.spread.keys.values()].join('/')}, commands per master ${[...cluster.spread.commands.values()].join('/')}`);
       if (side === 'tuned') ours.push({ run, spread: cluster.spread });
+      else if (side === 'replicated') withReplicas.push(run);
       else defaults.push(run);
     }
   }
   const tuned = sideOf(ours.map((o) => o.run));
   const base = sideOf(bases);
   const dflt = sideOf(defaults);
+  const repl = sideOf(withReplicas);
   const mid = middle(ours, (o) => o.run.costUsPerWritePeer);
   const details = {
     rounds: ctx.sizes.rounds,
     perRound: ours.map((o, i) => ({
       cluster: { costUsPerWritePeer: round(o.run.costUsPerWritePeer), convergedWritesPerSec: round(o.run.convergedWritesPerSec) },
+      clusterWithReplicas: { costUsPerWritePeer: round((withReplicas[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((withReplicas[i] as ReplicatedRunResult).convergedWritesPerSec) },
       clusterDefaultPartitions: { costUsPerWritePeer: round((defaults[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((defaults[i] as ReplicatedRunResult).convergedWritesPerSec) },
       standalone: { costUsPerWritePeer: round((bases[i] as ReplicatedRunResult).costUsPerWritePeer), convergedWritesPerSec: round((bases[i] as ReplicatedRunResult).convergedWritesPerSec) },
     })),
     cluster: summary(mid.run),
+    clusterWithReplicas: summary(repl.mid),
     clusterDefaultPartitions: summary(dflt.mid),
     standalone: summary(base.mid),
-    note: `clusterPartitions ${MASTERS} (one partition per master) unless said otherwise; the cluster has a replica per master (6 redis-server processes); CPU counts every process, commands the masters only`,
+    note: `clusterPartitions ${MASTERS} (one partition per master) and no replicas unless said otherwise (clusterWithReplicas: a replica per master, 6 redis-server processes); CPU counts every process, commands the masters only`,
   };
   const spreadDetails = { run: 'the cluster run with the median cost per write per peer', nodes: NODES, masters: MASTERS, clusterPartitions: MASTERS };
   return [
@@ -124,6 +142,7 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
       target: { kind: 'max-ratio', max: 1.3 },
       details,
     }),
+    row(`diag: cluster: cost per replicated write, a replica per master vs standalone`, { ours: repl.cost, baseline: base.cost, unit: 'µs/write/peer' }),
     row(`diag: cluster: cost per replicated write, default ${CLUSTER_PARTITIONS} partitions vs standalone`, { ours: dflt.cost, baseline: base.cost, unit: 'µs/write/peer' }),
     row(`cluster: converged writes/s, 3-master Cluster store (${MASTERS} partitions) vs standalone`, { ours: tuned.rate, baseline: base.rate, unit: 'writes/s' }),
     row(`diag: cluster: Redis commands per replicated write, ${MASTERS} partitions vs standalone`, {
@@ -225,22 +244,24 @@ export const clusterStoreScenario: Scenario = {
   id: 'cluster-store',
   title: '11. Cluster store',
   async run(ctx) {
-    ctx.log(`starting a ${MASTERS}-master Redis Cluster (1 replica each) and ${NODES} standalone redis-servers`);
-    const started = await Promise.allSettled([LocalRedisCluster.start({ masters: MASTERS, replicasPerMaster: 1 }), StandaloneServers.start(NODES)] as const);
-    const [rc, standalone] = started;
-    if (rc.status === 'rejected' || standalone.status === 'rejected') {
-      await Promise.all([rc.status === 'fulfilled' ? rc.value.destroy() : undefined, standalone.status === 'fulfilled' ? standalone.value.destroy() : undefined]);
-      throw rc.status === 'rejected' ? rc.reason : (standalone as PromiseRejectedResult).reason;
+    ctx.log(`starting two ${MASTERS}-master Redis Clusters (no replicas; 1 replica each) and ${NODES} standalone redis-servers`);
+    const started = await Promise.allSettled([LocalRedisCluster.start({ masters: MASTERS, replicasPerMaster: 0 }), LocalRedisCluster.start({ masters: MASTERS, replicasPerMaster: 1 }), StandaloneServers.start(NODES)] as const);
+    const [bare, withReplicas, standalone] = started;
+    if (bare.status === 'rejected' || withReplicas.status === 'rejected' || standalone.status === 'rejected') {
+      await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.destroy() : undefined)));
+      throw (started.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
     }
-    const on = (partitions: number) => `one ${MASTERS}-master Redis Cluster (1 replica per master) shared by the ${NODES} nodes, ${partitions} partitions each`;
-    const tuned = new ClusterStore(rc.value, BENCH_PREFIX, on(MASTERS), MASTERS);
-    const defaults = new ClusterStore(rc.value, BENCH_PREFIX, on(CLUSTER_PARTITIONS));
+    const on = (partitions: number, replicas: string) => `one ${MASTERS}-master Redis Cluster (${replicas}) shared by the ${NODES} nodes, ${partitions} partitions each`;
+    const clusters: Clusters = {
+      tuned: new ClusterStore(bare.value, BENCH_PREFIX, on(MASTERS, 'no replicas'), MASTERS),
+      replicated: new ClusterStore(withReplicas.value, BENCH_PREFIX, on(MASTERS, '1 replica per master'), MASTERS),
+      defaults: new ClusterStore(bare.value, BENCH_PREFIX, on(CLUSTER_PARTITIONS, 'no replicas')),
+    };
     try {
-      return [...(await replicatedRows(ctx, standalone.value, { tuned, defaults })), ...(await durabilityRows(ctx, tuned))];
+      return [...(await replicatedRows(ctx, standalone.value, clusters)), ...(await durabilityRows(ctx, clusters.replicated))];
     } finally {
-      tuned.close();
-      defaults.close();
-      await Promise.all([rc.value.destroy(), standalone.value.destroy()]);
+      for (const c of Object.values(clusters)) c.close();
+      await Promise.all([bare.value.destroy(), withReplicas.value.destroy(), standalone.value.destroy()]);
     }
   },
 };

@@ -30,6 +30,7 @@ import { digestShape, type DigestShape } from '../digest/digest.js';
 import { readRecords, scanRecords } from './record-reads.js';
 import { resolveStoreOptions, type StoreOptions } from './store-options.js';
 import { Outbox } from './outbox.js';
+import { WriteQueue } from './write-queue.js';
 
 export { readRecords, scanRecords } from './record-reads.js';
 export { DEFAULT_STORE_OPTIONS, type StoreOptions } from './store-options.js';
@@ -74,10 +75,8 @@ export class RecordStore {
   private readonly settingAside = new Set<string>();
   private readonly pool: TransactionConnections;
   private readonly locks = new KeyLocks();
-  /** Accepted writes by partition: a group commit never spans partitions (one slot on a cluster). */
-  private readonly pending = new Map<number, PendingWrite[]>();
-  private queued = 0;
-  private inflight = 0;
+  /** Accepted local writes, waiting for their group commit (see `write-queue.ts`). */
+  private readonly writes: WriteQueue<PendingWrite>;
   /** The outbox streams, one per partition (see `outbox.ts`). */
   readonly outbox: Outbox;
   /** The digest's shape; `undefined` when digest upkeep is off. */
@@ -97,6 +96,13 @@ export class RecordStore {
     this.redis = createRedis(target, 'command', `${keys.prefix}:${keys.nodeId}:main`);
     this.digestRedis = createRedis(target, 'transaction', `${keys.prefix}:${keys.nodeId}:digest`);
     this.pool = createTransactionPool(target, this.redis, this.opts.transactionPoolSize, `${keys.prefix}:${keys.nodeId}`);
+    this.writes = new WriteQueue({
+      partitions: keys.partitions,
+      partitionOf: (key) => keys.partition(key),
+      maxBatch: this.opts.maxWriteBatch,
+      slots: () => this.pool.size,
+      commit: (partition, batch) => this.commitBatch(partition, batch),
+    });
     this.outbox = new Outbox(this.redis, keys, (fn) => this.guard(fn));
     if (this.digest) this.folder = createFolder(target, this.digestRedis, keys, this.digest, this.opts, (watch, plan) => this.transact(watch, plan));
     this.waitForReplicas = replicaWait(this.opts.waitReplicas, this.opts.waitTimeoutMs);
@@ -181,8 +187,8 @@ export class RecordStore {
    */
   write(op: WriteOp): Promise<CacheRecord> {
     return new Promise((resolve, reject) => {
-      this.enqueueWrite({ op, resolve, reject });
-      this.pump();
+      this.writes.push({ op, resolve, reject });
+      this.writes.pump();
     });
   }
 
@@ -191,43 +197,19 @@ export class RecordStore {
    * share one group commit (or `maxWriteBatch`-sized ones): one promise per op, in order.
    */
   writeMany(ops: readonly WriteOp[]): Array<Promise<CacheRecord>> {
-    const promises = ops.map((op) => new Promise<CacheRecord>((resolve, reject) => this.enqueueWrite({ op, resolve, reject })));
-    this.pump();
+    const promises = ops.map((op) => new Promise<CacheRecord>((resolve, reject) => this.writes.push({ op, resolve, reject })));
+    this.writes.pump();
     return promises;
   }
 
   /** Number of local writes accepted but not yet committed. */
   get pendingWrites(): number {
-    return this.queued + this.inflight;
-  }
-
-  private enqueueWrite(w: PendingWrite): void {
-    const p = this.keys.partition(w.op.key);
-    const list = this.pending.get(p);
-    if (list) list.push(w);
-    else this.pending.set(p, [w]);
-    this.queued += 1;
+    return this.writes.size;
   }
 
   /** The partition numbers, 0 … partitions − 1. */
   partitionList(): number[] {
     return Array.from({ length: this.keys.partitions }, (_, i) => i);
-  }
-
-  private pump(): void {
-    while (this.queued > 0 && this.inflight < this.pool.size) {
-      // Partitions take turns: the one served is moved behind the others (Map order).
-      const [partition, list] = this.pending.entries().next().value as [number, PendingWrite[]];
-      const batch = list.splice(0, this.opts.maxWriteBatch);
-      this.pending.delete(partition);
-      if (list.length > 0) this.pending.set(partition, list);
-      this.queued -= batch.length;
-      this.inflight += 1;
-      void this.commitBatch(partition, batch).finally(() => {
-        this.inflight -= 1;
-        this.pump();
-      });
-    }
   }
 
   private async commitBatch(partition: number, batch: PendingWrite[]): Promise<void> {
