@@ -1,5 +1,5 @@
 /**
- * The worker thread that folds digest logs (`fold-thread.ts` starts it, one per process):
+ * The worker thread that folds digest logs (`fold-thread.ts` starts it, up to two per process):
  * for each node that opened a folder here, its own connections to the node's Redis, a
  * {@link DigestFolder}, and answers to that node's requests.
  *
