@@ -19,7 +19,7 @@
  * fold sets its entry from its record as it is then, so a write racing the check cannot
  * be undone by it.
  */
-import { leafOf, recordHash } from '../digest/digest.js';
+import { keyOfEntryField, leafOf, recordHash } from '../digest/digest.js';
 import { decodeHash, HashTree } from '../digest/tree.js';
 import { logKeys, type Folder } from '../store/digest-fold.js';
 import { readEntryHashes } from '../store/digest-store.js';
@@ -57,7 +57,7 @@ export async function verifyDigest(store: RecordStore, pause: () => Promise<void
       do {
         const [next, flat] = await redis.hscanBuffer(bucket, scan, 'COUNT', 1_000);
         scan = next.toString();
-        for (let i = 0; i + 1 < flat.length; i += 2) entries.set((flat[i] as Buffer).toString().slice(1), decodeHash(flat[i + 1] as Buffer) ?? 0);
+        for (let i = 0; i + 1 < flat.length; i += 2) entries.set(keyOfEntryField((flat[i] as Buffer).toString()), decodeHash(flat[i + 1] as Buffer) ?? 0);
       } while (scan !== '0');
       const listed = [...entries.keys()];
       const raws = await mgetAll(redis, listed.map((k) => keys.record(k)));

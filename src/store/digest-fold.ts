@@ -37,6 +37,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { bucketOf, CELL_BYTES, cellCount, entryField, leafOf, recordHash, type DigestShape } from '../digest/digest.js';
 import { CHUNK_CELLS, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import type { KeyBuilder } from './keys.js';
+import { groupBy } from './replica-wait.js';
 import type { TransactionPlan } from './transaction.js';
 
 /**
@@ -49,13 +50,7 @@ export function queueLogEntry(multi: ChainableCommander, keys: KeyBuilder, parti
 
 /** Logs `userKeys` for the next fold, outside any transaction (one entry per partition). */
 export async function logKeys(redis: Redis, keys: KeyBuilder, userKeys: readonly string[]): Promise<void> {
-  const byPartition = new Map<number, string[]>();
-  for (const key of userKeys) {
-    const p = keys.partition(key);
-    const list = byPartition.get(p);
-    if (list) list.push(key);
-    else byPartition.set(p, [key]);
-  }
+  const byPartition = groupBy(userKeys, (key) => keys.partition(key));
   await Promise.all([...byPartition].map(([p, list]) => redis.rpush(keys.digestLog(p), JSON.stringify(list))));
 }
 
@@ -206,12 +201,7 @@ export class DigestFolder implements Folder {
     const userKeys = [...logged];
     const leaves = userKeys.map((key) => leafOf(key, shape));
     const fields = userKeys.map((key, i) => entryField(leaves[i] as number, key));
-    const byBucket = new Map<number, number[]>();
-    leaves.forEach((leaf, i) => {
-      const list = byBucket.get(bucketOf(leaf));
-      if (list) list.push(i);
-      else byBucket.set(bucketOf(leaf), [i]);
-    });
+    const byBucket = groupBy(userKeys.map((_, i) => i), (i) => bucketOf(leaves[i] as number));
     const stampKey = keys.digestStamp(partition);
     const state = this.states[partition] as PartitionState;
     // One slot per partition, so one pipeline on a cluster too.

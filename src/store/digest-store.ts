@@ -29,6 +29,7 @@ import { encodeRecord, type CacheRecord } from '../record/record.js';
 import { logKeys, queueLogEntry, type Folder } from './digest-fold.js';
 import type { KeyBuilder } from './keys.js';
 import { partitionsOfLeafRange } from './layout.js';
+import { groupBy } from './replica-wait.js';
 import { scanAll, unlinkAll } from './slot-reads.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */
@@ -124,12 +125,7 @@ export class RedisDigest implements DigestSource {
   /** Leaves' entries, one HSCAN per bucket (and partition) for all the leaves asked of it. */
   async leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>> {
     const out = new Map<number, Map<string, number>>(indexes.map((leaf) => [leaf, new Map()]));
-    const byBucket = new Map<number, number[]>();
-    for (const leaf of new Set(indexes)) {
-      const list = byBucket.get(bucketOf(leaf));
-      if (list) list.push(leaf);
-      else byBucket.set(bucketOf(leaf), [leaf]);
-    }
+    const byBucket = groupBy([...new Set(indexes)], bucketOf);
     await Promise.all(
       [...byBucket].map(async ([bucket, leaves]) => {
         const first = bucket * BUCKET_LEAVES;
@@ -169,19 +165,16 @@ export class RedisDigest implements DigestSource {
 
 /** The digest's current (folded) hash of each key; absent keys are left out. */
 export async function readEntryHashes(redis: Redis, keys: KeyBuilder, shape: DigestShape, userKeys: readonly string[], onBytes?: (bytes: number) => void): Promise<Map<string, number>> {
-  const byBucket = new Map<string, Array<[key: string, field: string]>>();
-  for (const key of userKeys) {
+  const located = userKeys.map((key) => {
     const leaf = leafOf(key, shape);
-    const bucket = keys.digestBucket(keys.partition(key), bucketOf(leaf));
-    const list = byBucket.get(bucket);
-    if (list) list.push([key, entryField(leaf, key)]);
-    else byBucket.set(bucket, [[key, entryField(leaf, key)]]);
-  }
+    return { key, field: entryField(leaf, key), bucket: keys.digestBucket(keys.partition(key), bucketOf(leaf)) };
+  });
+  const byBucket = groupBy(located, (entry) => entry.bucket);
   const out = new Map<string, number>();
   await Promise.all(
     [...byBucket].map(async ([bucket, list]) => {
-      const values = await redis.hmgetBuffer(bucket, ...list.map(([, field]) => field));
-      list.forEach(([key], j) => {
+      const values = await redis.hmgetBuffer(bucket, ...list.map((entry) => entry.field));
+      list.forEach(({ key }, j) => {
         const hash = decodeHash(values[j]);
         onBytes?.(values[j]?.length ?? 0);
         if (hash !== undefined) out.set(key, hash);
