@@ -14,7 +14,8 @@
  *                                                time by package in µs per write per peer, side by side;
  *                                                --rate offers each node that many writes/s (open loop)
  *                                                instead of the scenario's closed loop;
- *                                                --replication='{"maxKeysPerJob":10}' sets node options
+ *                                                --replication='{"maxKeysPerJob":10}' sets node options;
+ *                                                --preload=1000000 loads that many keys first (default 10,000)
  *   npx tsx bench/profile.ts job-cost            Redis commands and BullMQ scripts of one replication
  *                                                job, apart from its keys (lib/job-cost.ts)
  *   npx tsx bench/profile.ts summarise file.cpuprofile   any `node --cpu-prof` output
@@ -129,7 +130,7 @@ async function profileCount(ctx: BenchContext, pool: NodeProcessPool, nodes: num
     writes,
     warmupWritesPerNode,
     concurrencyPerNode,
-    preload: preload[0],
+    preload: load.preload ?? preload[0],
     profile: true,
     ...(load.rate ? { ratePerNode: load.rate } : {}),
     ...(load.replication ? { replication: load.replication } : {}),
@@ -158,6 +159,8 @@ interface ScaleLoad {
   /** Writes/s offered per node (open loop) instead of the scenario's closed loop. */
   rate: number | undefined;
   replication: Partial<ReplicationOptions> | undefined;
+  /** Keys loaded on every node before the run (default: the scenario's small keyspace). */
+  preload?: number | undefined;
 }
 
 async function profileScale(ctx: BenchContext, counts: number[], out: string | undefined, load: ScaleLoad): Promise<void> {
@@ -218,7 +221,7 @@ async function profileHttp(node: boolean, ctx: BenchContext, out: string | undef
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { full: { type: 'boolean', default: false }, out: { type: 'string' }, nodes: { type: 'string', default: '3,7' }, rate: { type: 'string' }, replication: { type: 'string' } },
+    options: { full: { type: 'boolean', default: false }, out: { type: 'string' }, nodes: { type: 'string', default: '3,7' }, rate: { type: 'string' }, preload: { type: 'string' }, replication: { type: 'string' } },
   });
   const name = positionals[0] ?? '';
   if (name === 'summarise' && positionals[1]) {
@@ -248,7 +251,9 @@ async function main(): Promise<void> {
       const rate = values.rate === undefined ? undefined : Number(values.rate);
       if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes writes per second per node, e.g. --rate=300 (got ${values.rate})`);
       const replication = values.replication === undefined ? undefined : (JSON.parse(values.replication) as Partial<ReplicationOptions>);
-      await profileScale({ profile, sizes: SIZES[profile], server, admin, log: (m) => process.stderr.write(`${m}\n`) }, counts, values.out, { rate, replication });
+      const preload = values.preload === undefined ? undefined : Number(values.preload);
+      if (preload !== undefined && !(Number.isInteger(preload) && preload >= SIZES[profile].scale.writes)) throw new Error(`--preload takes a key count of at least the run's writes, e.g. --preload=1000000 (got ${values.preload})`);
+      await profileScale({ profile, sizes: SIZES[profile], server, admin, log: (m) => process.stderr.write(`${m}\n`) }, counts, values.out, { rate, replication, preload });
     } finally {
       admin.disconnect();
       await server.destroy();

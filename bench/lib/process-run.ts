@@ -36,6 +36,8 @@ export interface ProcessRunOptions {
   ratePerNode?: number;
   /** Keys already held, identically, by every node before the run; writes then update a sample of them. */
   preload?: number;
+  /** The previous run's data stays (it preloaded the same keys on as many nodes): no flush, no preload. */
+  reuseData?: boolean;
   replication?: Partial<ReplicationOptions>;
   store?: Partial<StoreOptions>;
   /** Takes a CPU profile of every node process over the measured part (bench/profile.ts). */
@@ -87,9 +89,11 @@ const stats = (cluster: ProcessCluster) => Promise.all(cluster.nodes.map((n) => 
 
 /** One run on the pool's first `o.nodes` processes (spawned if missing). */
 export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: ProcessRunOptions): Promise<ProcessRunResult> {
-  await resetServer(ctx.admin);
   const peers = o.nodes - 1;
-  if (o.preload) await preload(ctx, o.nodes, o.preload);
+  if (!o.reuseData) {
+    await resetServer(ctx.admin);
+    if (o.preload) await preload(ctx, o.nodes, o.preload);
+  }
   const starting = performance.now();
   const cluster = await startProcessCluster(pool, ctx.server, { size: o.nodes, ...(o.replication ? { replication: o.replication } : {}), ...(o.store ? { store: o.store } : {}) });
   ctx.log(`${o.nodes} nodes started, each in its own process, in ${Math.round(performance.now() - starting)} ms`);

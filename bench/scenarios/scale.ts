@@ -38,9 +38,12 @@ import type { Scenario } from '../lib/scenario.js';
 
 const FLAT = { kind: 'ratio-between', min: 0.8, max: 1.2 } as const;
 
-function run(ctx: BenchContext, pool: NodeProcessPool, nodes: number, preload: number): Promise<ProcessRunResult> {
+/** The relay's batching window kept at half the delay, as before it widened under load (a diag row). */
+const FIXED_WINDOW = { maxBatchWindowMs: 0 } as const;
+
+function run(ctx: BenchContext, pool: NodeProcessPool, nodes: number, preload: number, o: { replication?: typeof FIXED_WINDOW; reuseData?: boolean } = {}): Promise<ProcessRunResult> {
   const { writes, warmupWritesPerNode, concurrencyPerNode } = ctx.sizes.scale;
-  return processRun(ctx, pool, { nodes, writes: Math.min(writes, preload), warmupWritesPerNode, concurrencyPerNode, preload });
+  return processRun(ctx, pool, { nodes, writes: Math.min(writes, preload), warmupWritesPerNode, concurrencyPerNode, preload, ...o });
 }
 
 function summary(r: ProcessRunResult) {
@@ -86,14 +89,20 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
   const [small, large] = preload;
   // Node counts alternate within each round (3, 5, 7, 3, 5, 7, …) and each count keeps its
   // median-cost run, so a burst of load from elsewhere skews one run, not one side.
+  // The largest count also runs with the fixed window, in the same rounds (a diag row).
   const runs = new Map<number, ProcessRunResult[]>(nodeCounts.map((n) => [n, []]));
+  const most = Math.max(...nodeCounts);
+  const fixedRuns: ProcessRunResult[] = [];
   for (let round = 1; round <= ctx.sizes.rounds; round++) {
+    const tag = ctx.sizes.rounds > 1 ? ` (round ${round}/${ctx.sizes.rounds})` : '';
     for (const nodes of nodeCounts) {
       const r = await run(ctx, pool, nodes, small);
-      const tag = ctx.sizes.rounds > 1 ? ` (round ${round}/${ctx.sizes.rounds})` : '';
       ctx.log(`${nodes} nodes${tag}: ${r.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(r.convergedWritesPerSec)} converged writes/s`);
       runs.get(nodes)?.push(r);
     }
+    const fixed = await run(ctx, pool, most, small, { replication: FIXED_WINDOW });
+    ctx.log(`${most} nodes, fixed batching window${tag}: ${fixed.costUsPerWritePeer.toFixed(1)} µs per write per peer`);
+    fixedRuns.push(fixed);
   }
   const byNodes = new Map<number, ProcessRunResult>([...runs].map(([nodes, rs]) => [nodes, medianRun(rs)]));
   const refCount = nodeCounts[0] as number;
@@ -137,8 +146,26 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
       );
     }
   }
-  const big = await run(ctx, pool, reference.nodes, large);
-  ctx.log(`${large.toLocaleString('en-US')} keys: ${big.costUsPerWritePeer.toFixed(1)} µs per write per peer`);
+  const adaptive = byNodes.get(most) as ProcessRunResult;
+  const fixed = medianRun(fixedRuns);
+  rows.push(
+    row(`diag: scale, cost per write per peer at ${most} nodes, fixed batching window (maxBatchWindowMs 0) vs adaptive`, {
+      ours: fixed.costUsPerWritePeer,
+      baseline: adaptive.costUsPerWritePeer,
+      unit: 'µs/write/peer',
+      details: { fixed: summary(fixed), adaptive: summary(adaptive) },
+    }),
+  );
+  // The large keyspace is loaded once and measured as many times as the rounds (a node
+  // restarting on it each time, as after a deploy); its median run is the row's.
+  const bigRuns: ProcessRunResult[] = [];
+  for (let round = 1; round <= ctx.sizes.rounds; round++) {
+    const r = await run(ctx, pool, reference.nodes, large, { reuseData: round > 1 });
+    const tag = ctx.sizes.rounds > 1 ? ` (run ${round}/${ctx.sizes.rounds})` : '';
+    ctx.log(`${large.toLocaleString('en-US')} keys${tag}: ${r.costUsPerWritePeer.toFixed(1)} µs per write per peer`);
+    bigRuns.push(r);
+  }
+  const big = medianRun(bigRuns);
   rows.push(
     row(`scale: cost per write per peer, ${large.toLocaleString('en-US')} vs ${small.toLocaleString('en-US')} keys loaded`, {
       ours: big.costUsPerWritePeer,

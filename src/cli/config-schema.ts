@@ -98,6 +98,7 @@ export const configFileSchema = z
     replication: z
       .strictObject({
         delayMs: delaySchema.optional(),
+        maxBatchWindowMs: nonNegativeInt().optional(),
         maxKeysPerJob: positiveInt().optional(),
         concurrency: positiveInt().optional(),
         retryInitialMs: positiveInt().optional(),

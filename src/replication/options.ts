@@ -13,10 +13,22 @@ export interface ReplicationOptions {
    * moment the write committed. Writes that commit within the first half of this delay
    * (at most 50 ms) share one job, due `delayMs` after the oldest of them, so later writes
    * of the batch arrive up to that much sooner: `delayMs` is when a write is applied at
-   * the latest (plus queueing), not a minimum. Unit: milliseconds.
+   * the latest (plus queueing, and on a saturated node up to `maxBatchWindowMs` of
+   * batching), not a minimum. Unit: milliseconds.
    * @defaultValue 50
    */
   delayMs: DelaySpec;
+  /**
+   * Longest the relay gathers writes into one job per peer when the node is busy. The
+   * window is half the delay (at most 50 ms) while the relay's passes are quick; when they
+   * slow down (a saturated CPU, a slow Redis, a backlog) it widens to 4× the recent pass
+   * time, up to this bound, so a busy node sends fewer, fuller jobs instead of more,
+   * smaller ones (each job costs ~80 Redis commands and ~1 ms of CPU whatever it carries).
+   * Writes then arrive up to this much later than `delayMs`. A value at or below the base
+   * window keeps the window fixed. Unit: milliseconds.
+   * @defaultValue 200
+   */
+  maxBatchWindowMs: number;
   /**
    * Most keys carried by one replication job. Writes that commit close together share a
    * job, so a busy node costs far less than one BullMQ job per write and peer.
@@ -65,6 +77,7 @@ export interface ReplicationOptions {
 
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = Object.freeze({
   delayMs: 50,
+  maxBatchWindowMs: 200,
   maxKeysPerJob: 500,
   concurrency: 8,
   retryInitialMs: 250,
@@ -89,11 +102,32 @@ export function resolveReplicationOptions(options: Partial<ReplicationOptions> =
   for (const field of ['maxKeysPerJob', 'concurrency', 'retryInitialMs', 'retryMaxMs', 'sweepIntervalMs'] as const) {
     if (!Number.isSafeInteger(o[field]) || o[field] <= 0) throw new InvalidOptionsError(`replication.${field}`, 'must be a positive integer');
   }
+  if (!Number.isSafeInteger(o.maxBatchWindowMs) || o.maxBatchWindowMs < 0) {
+    throw new InvalidOptionsError('replication.maxBatchWindowMs', 'must be a non-negative integer number of milliseconds');
+  }
   if (!Number.isSafeInteger(o.keepCompletedJobs) || o.keepCompletedJobs < 0) {
     throw new InvalidOptionsError('replication.keepCompletedJobs', 'must be a non-negative integer');
   }
   if (o.retryMaxMs < o.retryInitialMs) throw new InvalidOptionsError('replication.retryMaxMs', 'must be >= retryInitialMs');
   return o;
+}
+
+/** The relay's base window: half the smallest delay, at most 50 ms. */
+const BASE_WINDOW_MAX_MS = 50;
+/** A busy relay waits this many times its recent pass time: it spends at most a fifth of its time in passes. */
+export const WINDOW_PER_PASS = 4;
+
+/**
+ * How long the relay gathers writes before its next pass: the base window (half the
+ * smallest delay, at most 50 ms), widened to {@link WINDOW_PER_PASS}× the recent pass time
+ * `passMs` when passes are slow, up to `maxBatchWindowMs`. The group commit's rule applied
+ * to jobs: batch more when busy, so per-job costs shrink exactly when the node can least
+ * afford them.
+ */
+export function batchWindowMs(o: Pick<ReplicationOptions, 'delayMs' | 'maxBatchWindowMs'>, passMs: number): number {
+  const d = o.delayMs;
+  const base = Math.min(BASE_WINDOW_MAX_MS, Math.floor((typeof d === 'number' ? d : d.min) / 2));
+  return Math.max(base, Math.min(o.maxBatchWindowMs, Math.round(WINDOW_PER_PASS * passMs)));
 }
 
 /** Draws one job's delay. */

@@ -17,7 +17,7 @@ import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { OutboxEntry, RecordStore } from '../store/record-store.js';
 import { replicationQueueName } from '../store/keys.js';
-import { drawDelayMs, type ReplicationOptions } from './options.js';
+import { batchWindowMs, drawDelayMs, type ReplicationOptions } from './options.js';
 import { PendingJobs } from './pending-jobs.js';
 
 /** Data of a replication job. */
@@ -34,8 +34,8 @@ export interface ReplicationJobData {
 const EVENTS_MAX_LEN = 1_000;
 /** A node that wrote this recently keeps its Redis busy enough that delayed jobs wake on time. */
 const BUSY_MS = 5;
-/** Upper bound on the relay's batching window. */
-const MAX_WINDOW_MS = 50;
+/** Weight of the newest pass in the relay's average pass time (which widens a busy node's window). */
+const PASS_WEIGHT = 0.3;
 /** Most jobs per peer one relay round produces (added with one `addBulk` per peer). */
 const JOBS_PER_ROUND = 4;
 /** Cap on outbox entries read per round; each holds one group-committed batch of keys. */
@@ -87,6 +87,8 @@ export class OutboxRelay {
   private pendingWrites = 0;
   /** When this node last committed a write (ms). */
   private lastWriteAt = 0;
+  /** Average duration of the recent passes that moved entries (ms); see {@link batchWindowMs}. */
+  private passMs = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** The sweep asks the next pass to prune and compact the remembered jobs. */
   private pruneDue = false;
@@ -142,6 +144,11 @@ export class OutboxRelay {
    * job's worth is waiting. The wait never delays delivery: a job's delay is counted from
    * its oldest write, so every write is applied about `delayMs` after it committed or
    * sooner, and a busy node sends at most one job per peer per window.
+   *
+   * Except on a saturated node: when its passes slow down (every round trip waits for a
+   * CPU or for Redis), the window widens to 4× the recent pass time, up to
+   * `maxBatchWindowMs` ({@link batchWindowMs}). Otherwise such a node sends ever smaller
+   * jobs, each with the same fixed cost, which loads it further (bench scenario 7).
    */
   notify(writes = 1): void {
     if (this.closed) return;
@@ -170,8 +177,7 @@ export class OutboxRelay {
   }
 
   private get windowMs(): number {
-    const d = this.opts.delayMs;
-    return Math.min(MAX_WINDOW_MS, Math.floor((typeof d === 'number' ? d : d.min) / 2));
+    return batchWindowMs(this.opts, this.passMs);
   }
 
   /**
@@ -188,10 +194,15 @@ export class OutboxRelay {
     this.running = (async () => {
       try {
         this.pendingWrites = 0;
+        const started = performance.now();
+        let moved = 0;
         for (;;) {
           const round = await this.flushOnce();
+          moved += round.entries;
           if (round.entries === 0 || (!drain && !round.more)) break;
         }
+        const passMs = performance.now() - started;
+        if (moved > 0) this.passMs = this.passMs === 0 ? passMs : PASS_WEIGHT * passMs + (1 - PASS_WEIGHT) * this.passMs;
         // Inside the pass, never beside a round: a round's coalescing decision must not
         // race with compaction removing the job it coalesced into.
         if (this.pruneDue && !this.closed) {
