@@ -182,7 +182,7 @@ export class AntiEntropy {
         { peerId: peer.id, local: { redis: store.redis, keys: store.keys }, remote: { redis: peer.redis, keys: peer.keys }, shape },
         options,
         (records) => this.deps.repair(peer.id, records),
-        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms) },
+        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms), refresh: () => this.fold() },
       );
       this.deps.metrics.observe(report);
       peer.status = {

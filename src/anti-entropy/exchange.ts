@@ -5,17 +5,22 @@
  *
  *   compare roots ─equal─► done (a few bytes)
  *        └─differ─► descend differing children (GETRANGE 64 bytes per differing node)
- *                   └─► read differing leaves (HSCAN MATCH) ─► differing keys
- *   wait confirmDelayMs ─► re-read those keys' hashes ─► keys still differing (confirmed twice)
- *   MGET the peer's records of confirmed keys ─► pure merge in optimistic transactions
+ *                   ─► differing leaves
+ *   wait confirmDelayMs ─► re-read those leaves' sums (4 bytes each) ─► leaves still differing
+ *        └─► read their entries (HSCAN MATCH) ─► differing keys
+ *   MGET the peer's records of those keys ─► pure merge in optimistic transactions
  *
  * The confirmation is Riak tictac AAE's: a difference seen only once is usually a write
  * whose replication job is still in flight; repairing it would duplicate the job's work,
- * and under steady writes would turn every round into a repair storm.
+ * and under steady writes would turn every round into a repair storm. It is made on the
+ * leaves' sums, before any entry is read: a round that starts during a burst of writes
+ * finds thousands of leaves differing, and reading their entries (a bucket's HSCAN walks
+ * all of its ~1,000 entries at 10^6 keys) doubled the cost of the burst's writes (bench
+ * scenario 7, 10^6 keys). By the second look the burst has replicated and nothing is read.
  */
 import type { Redis } from 'ioredis';
 import { DIGEST_FORMAT, type DigestShape } from '../digest/digest.js';
-import { diffDigests, stillDiffering } from '../digest/diff.js';
+import { diffLeaves, differingLeaves, stillDifferingLeaves } from '../digest/diff.js';
 import { decodeRecord, type CacheRecord } from '../record/record.js';
 import { RedisDigest } from '../store/digest-store.js';
 import type { KeyBuilder } from '../store/keys.js';
@@ -41,9 +46,11 @@ export interface RoundReport {
   result: RoundResult;
   /** Leaves whose sums differed at the first comparison. */
   differingLeaves: number;
-  /** Keys that differed at the first comparison. */
+  /** Leaves whose sums still differed when read again after `confirmDelayMs` (their entries were read). */
+  confirmedLeaves: number;
+  /** Keys that differed in the confirmed leaves. */
   differingKeys: number;
-  /** Keys that still differed when re-read after `confirmDelayMs`. */
+  /** Keys pulled from the peer: the differing keys (the same count; kept for readers of earlier reports). */
   confirmedKeys: number;
   /** Records of this node the exchange changed. */
   keysRepaired: number;
@@ -73,6 +80,12 @@ export interface ExchangeHooks {
   readonly onProgress?: (pulled: number, confirmed: number) => void;
   /** Waits `ms`; the owner resolves it early when it closes. @defaultValue setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Brings this node's digest up to date (a fold) before the second look: what landed
+   * during the wait, the in-flight replication jobs above all, must count there, or every
+   * difference they cause is confirmed and pulled again.
+   */
+  readonly refresh?: () => Promise<void>;
 }
 
 export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions, repair: Repair, hooks: ExchangeHooks = {}): Promise<RoundReport> {
@@ -87,6 +100,7 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
     durationMs: 0,
     result: 'equal',
     differingLeaves: 0,
+    confirmedLeaves: 0,
     differingKeys: 0,
     confirmedKeys: 0,
     keysRepaired: 0,
@@ -101,13 +115,17 @@ export async function exchange(sides: ExchangeSides, options: AntiEntropyOptions
       report.error = leaves === undefined ? `peer ${sides.peerId} keeps no digest of format ${DIGEST_FORMAT} (digests off, or an older version)` : `peer ${sides.peerId} keeps ${leaves} digest leaves, this node ${sides.shape.leaves}`;
       return report;
     }
-    const first = await diffDigests(local, remote, sides.shape, diffOptions);
-    report.differingLeaves = first.leaves.length;
-    report.differingKeys = first.keys.length;
-    if (first.keys.length === 0) return report;
+    const first = await differingLeaves(local, remote, sides.shape, diffOptions);
+    report.differingLeaves = first.length;
+    if (first.length === 0) return report;
     if (options.confirmDelayMs > 0) await wait(options.confirmDelayMs);
     if (isClosing()) return report;
-    const confirmed = await stillDiffering(local, remote, first.keys, diffOptions);
+    await hooks.refresh?.();
+    const still = await stillDifferingLeaves(local, remote, sides.shape, first, diffOptions);
+    report.confirmedLeaves = still.length;
+    if (still.length === 0) return report;
+    const confirmed = await diffLeaves(local, remote, still, diffOptions);
+    report.differingKeys = confirmed.length;
     report.confirmedKeys = confirmed.length;
     if (confirmed.length === 0) return report;
     for (let at = 0; at < confirmed.length && !isClosing(); at += options.keysPerStep) {

@@ -24,7 +24,7 @@ export class AntiEntropyMetrics {
     });
     this.differences = new Counter({
       name: 'eventual_cache_anti_entropy_differences_total',
-      help: 'Differences found by exchanges with each peer: differing leaves, keys, and keys confirmed on the second look',
+      help: 'Differences found by exchanges with each peer: leaves differing at the first look (leaves), still differing at the second (confirmed_leaves), and the keys differing in those (keys, confirmed)',
       labelNames: ['peer', 'kind'],
       registers,
     });
@@ -69,6 +69,7 @@ export class AntiEntropyMetrics {
     const peer = report.peer;
     this.rounds.inc({ peer, result: report.result });
     if (report.differingLeaves > 0) this.differences.inc({ peer, kind: 'leaves' }, report.differingLeaves);
+    if (report.confirmedLeaves > 0) this.differences.inc({ peer, kind: 'confirmed_leaves' }, report.confirmedLeaves);
     if (report.differingKeys > 0) this.differences.inc({ peer, kind: 'keys' }, report.differingKeys);
     if (report.confirmedKeys > 0) this.differences.inc({ peer, kind: 'confirmed' }, report.confirmedKeys);
     if (report.keysRepaired > 0) this.keysRepaired.inc({ peer }, report.keysRepaired);

@@ -47,7 +47,7 @@ export async function repairCluster(config: ClusterConfig, out: (line: string) =
           out(`${o.id} ← ${peer.id}: ${describe(report)}\n`);
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
-          reports.push({ node: o.id, peer: peer.id, startedAt: Date.now(), durationMs: 0, result: 'failed', differingLeaves: 0, differingKeys: 0, confirmedKeys: 0, keysRepaired: 0, bytesRead: 0, error: message });
+          reports.push({ node: o.id, peer: peer.id, startedAt: Date.now(), durationMs: 0, result: 'failed', differingLeaves: 0, confirmedLeaves: 0, differingKeys: 0, confirmedKeys: 0, keysRepaired: 0, bytesRead: 0, error: message });
           out(`${o.id} ← ${peer.id}: failed: ${message}\n`);
         } finally {
           await closeRedis(reader);
@@ -83,7 +83,7 @@ async function foldIfStopped(config: ClusterConfig, id: string, out: (line: stri
 
 function describe(r: RoundReport): string {
   const cost = `${r.bytesRead} bytes read, ${r.durationMs} ms`;
-  if (r.result === 'equal') return `equal (${r.differingKeys > 0 ? `${r.differingKeys} transient differences, ` : ''}${cost})`;
+  if (r.result === 'equal') return `equal (${r.differingLeaves > 0 ? `${r.differingLeaves} leaves differed for a moment, ` : ''}${cost})`;
   if (r.result === 'failed' || r.result === 'incompatible') return `${r.result}: ${r.error ?? ''}`;
   return `${r.result}: ${r.confirmedKeys} differing keys, ${r.keysRepaired} repaired (${cost})`;
 }

@@ -19,8 +19,6 @@ export interface DigestSource {
   sums(level: number, indexes: readonly number[]): Promise<number[]>;
   /** The key → hash entries of each leaf, in order. */
   leaves(indexes: readonly number[]): Promise<Array<Map<string, number>>>;
-  /** The hashes recorded for `keys`; keys the digest does not hold are left out. */
-  hashes(keys: readonly string[]): Promise<Map<string, number>>;
 }
 
 export interface DiffOptions {
@@ -39,17 +37,41 @@ export interface DigestDiff {
 
 /** The differing keys of two digests of the same shape. */
 export async function diffDigests(local: DigestSource, remote: DigestSource, shape: DigestShape, options: DiffOptions): Promise<DigestDiff> {
+  const leaves = await differingLeaves(local, remote, shape, options);
+  return { keys: leaves.length === 0 ? [] : await diffLeaves(local, remote, leaves, options), leaves };
+}
+
+/** The leaves whose sums differ, found by descending from the root through differing nodes only (no entries read). */
+export async function differingLeaves(local: DigestSource, remote: DigestSource, shape: DigestShape, options: DiffOptions): Promise<number[]> {
   const [[l], [r]] = await Promise.all([local.sums(0, [0]), remote.sums(0, [0])]);
-  if (l === r) return { keys: [], leaves: [] };
+  if (l === r) return [];
   let differing = [0];
   for (let level = 0; level < shape.depth; level++) {
     const children = differing.flatMap((index) => Array.from({ length: FANOUT }, (_, i) => index * FANOUT + i));
     const [ls, rs] = await Promise.all([local.sums(level + 1, children), remote.sums(level + 1, children)]);
     differing = differingChildren(ls, rs).map((i) => children[i] as number);
-    if (differing.length === 0) return { keys: [], leaves: [] };
+    if (differing.length === 0) return [];
     await options.pause?.();
   }
-  return { keys: await diffLeaves(local, remote, differing, options), leaves: differing };
+  return differing;
+}
+
+/**
+ * The leaves among `suspects` (sorted) whose sums still differ: 4 bytes a leaf from each
+ * side, read again, rather than their entries. A leaf that differed only while a write's
+ * replication job was in flight is equal again by now, and is never read whole.
+ */
+export async function stillDifferingLeaves(local: DigestSource, remote: DigestSource, shape: DigestShape, suspects: readonly number[], options: DiffOptions): Promise<number[]> {
+  const out: number[] = [];
+  // Sibling leaves are contiguous cells, so a step of them is a few range reads.
+  const step = Math.max(options.leavesPerStep, FANOUT) * FANOUT;
+  for (let at = 0; at < suspects.length; at += step) {
+    const leaves = suspects.slice(at, at + step);
+    const [ls, rs] = await Promise.all([local.sums(shape.depth, leaves), remote.sums(shape.depth, leaves)]);
+    differingChildren(ls, rs).forEach((i) => out.push(leaves[i] as number));
+    if (at + step < suspects.length) await options.pause?.();
+  }
+  return out;
 }
 
 /** The differing keys of the given leaves, read in steps of `leavesPerStep`. */
@@ -66,19 +88,4 @@ export async function diffLeaves(local: DigestSource, remote: DigestSource, leav
     if (at + options.leavesPerStep < leaves.length) await options.pause?.();
   }
   return keys;
-}
-
-/**
- * The keys among `suspects` that still differ: each side's current hash of just those
- * keys, read again (a few bytes a key, rather than their whole leaves).
- */
-export async function stillDiffering(local: DigestSource, remote: DigestSource, suspects: readonly string[], options: DiffOptions): Promise<string[]> {
-  const out: string[] = [];
-  for (let at = 0; at < suspects.length; at += options.leavesPerStep) {
-    const step = suspects.slice(at, at + options.leavesPerStep);
-    const [ls, rs] = await Promise.all([local.hashes(step), remote.hashes(step)]);
-    for (const key of step) if (ls.get(key) !== rs.get(key)) out.push(key);
-    if (at + options.leavesPerStep < suspects.length) await options.pause?.();
-  }
-  return out;
 }

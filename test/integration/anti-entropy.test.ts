@@ -263,5 +263,25 @@ describe('anti-entropy', () => {
       const status = await A.status();
       expect(status.peers[0]?.antiEntropy).toMatchObject({ result: 'equal', keysRepaired: 0 });
     });
+
+    it('should read no entries for the differences that replication removes before the second look', async () => {
+      // A: 500 puts ──► jobs for B due in 1 s
+      // B's round at once: ~470 leaves differ (B lacks the writes) ──► wait 2 s (confirmDelayMs)
+      //   meanwhile the jobs land ──► B folds, second look at those leaves' sums: equal
+      //   ──► no leaf's entries read (a burst at 10^6 keys made such reads a bucket scan each)
+      const options: NodeOverrides = { digestLeaves: 4096, replication: { delayMs: 1_000 }, antiEntropy: { intervalMs: 60_000, confirmDelayMs: 2_000, stepPauseMs: 0, foldIntervalMs: 50 } };
+      const cluster = await h.cluster('ae-in-flight', ['A', 'B'], { common: options });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      await B.antiEntropyRound(); // the start round, out of the way
+      const keys = keysOf(500, 'burst');
+      await Promise.all(keys.map((k) => A.put(k, k)));
+      // A folds its writes into its digest within about 50 ms, long before the jobs are due.
+      const redisA = direct(h, String(cluster.redisOf('A')));
+      await waitFor(async () => (await redisA.llen(A.keys.digestLog())) === 0, { timeoutMs: 800, intervalMs: 10, message: "A's digest to hold the writes" });
+      const [report] = await B.antiEntropyRound();
+      expect(report!.differingLeaves, 'the first look saw the writes in flight').toBeGreaterThan(300);
+      expect(report).toMatchObject({ peer: 'A', result: 'equal', confirmedLeaves: 0, differingKeys: 0, keysRepaired: 0 });
+      await waitForConvergence(cluster.nodes, keys, { message: 'the burst to replicate' });
+    });
   });
 });

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { cellCount, cellOf, DIGEST_FORMAT, digestShape, differingKeys, entryField, formatTag, keyOfEntryField, leafOf, leafPattern, leavesOfTag, recordHash, type DigestShape } from '../../src/digest/digest.js';
-import { diffDigests, stillDiffering } from '../../src/digest/diff.js';
+import { diffDigests, diffLeaves, differingLeaves, stillDifferingLeaves } from '../../src/digest/diff.js';
 import { MemoryDigest } from '../../src/digest/memory-digest.js';
 import { decodeCells, decodeHash, encodeHash, HashTree } from '../../src/digest/tree.js';
 import { merge } from '../../src/record/merge.js';
@@ -38,9 +38,17 @@ function digestOf(store: Map<string, CacheRecord>, shape: DigestShape): MemoryDi
   return d;
 }
 
-/** One direction of an exchange: `into` pulls every differing key `from` holds, through the pure merge. */
+/**
+ * One direction of an exchange, in the exchange's steps (differing leaves, the second look
+ * at their sums, their entries): `into` pulls every differing key `from` holds, through
+ * the pure merge.
+ */
 async function pull(into: Map<string, CacheRecord>, intoDigest: MemoryDigest, from: Map<string, CacheRecord>, fromDigest: MemoryDigest, shape: DigestShape) {
-  const diff = await diffDigests(intoDigest, fromDigest, shape, { leavesPerStep: 3 });
+  const options = { leavesPerStep: 3 };
+  const first = await differingLeaves(intoDigest, fromDigest, shape, options);
+  const confirmed = await stillDifferingLeaves(intoDigest, fromDigest, shape, first, options);
+  expect(confirmed, 'nothing changed between the looks: every differing leaf is confirmed').toEqual(first);
+  const diff = { leaves: confirmed, keys: await diffLeaves(intoDigest, fromDigest, confirmed, options) };
   for (const key of diff.keys) {
     const incoming = from.get(key);
     if (!incoming) continue;
@@ -235,16 +243,34 @@ describe('digest', () => {
       expect(diff.keys).toHaveLength(250_000);
     });
 
-    it('should confirm only the suspects that still differ', async () => {
-      const shape = digestShape(256);
+    it('should confirm only the leaves that still differ at the second look', async () => {
+      // Keys of distinct leaves: one differs for good, one catches up between the looks (a
+      // replication job that was in flight), one only exists on one side.
+      const shape = digestShape(4096);
       const a = new MemoryDigest(shape);
       const b = new MemoryDigest(shape);
-      for (const [key, hash] of [['same', 1], ['changed', 2], ['only-a', 3]] as const) a.set(key, hash);
-      b.set('same', 1);
-      b.set('changed', 5);
-      b.set('only-b', 4);
-      const suspects = ['same', 'changed', 'only-a', 'only-b', 'neither'];
-      expect(await stillDiffering(a, b, suspects, { leavesPerStep: 2 })).toEqual(['changed', 'only-a', 'only-b']);
+      const keys: string[] = [];
+      const used = new Set<number>();
+      for (let i = 0; keys.length < 4; i++) {
+        const leaf = leafOf(`k${i}`, shape);
+        if (used.has(leaf)) continue;
+        used.add(leaf);
+        keys.push(`k${i}`);
+      }
+      const [same, changed, inFlight, onlyA] = keys as [string, string, string, string];
+      a.set(same, 1);
+      b.set(same, 1);
+      a.set(changed, 2);
+      b.set(changed, 5);
+      a.set(inFlight, 3);
+      a.set(onlyA, 4);
+      const options = { leavesPerStep: 1 };
+      const first = await differingLeaves(a, b, shape, options);
+      expect(first).toEqual([changed, inFlight, onlyA].map((k) => leafOf(k, shape)).sort((x, y) => x - y));
+      b.set(inFlight, 3);
+      const still = await stillDifferingLeaves(a, b, shape, first, options);
+      expect(still).toEqual([changed, onlyA].map((k) => leafOf(k, shape)).sort((x, y) => x - y));
+      expect((await diffLeaves(a, b, still, options)).sort()).toEqual([changed, onlyA].sort());
     });
   });
 });
