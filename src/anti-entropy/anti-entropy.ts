@@ -1,7 +1,13 @@
 /**
  * Anti-entropy for one node: periodic exchanges with every peer, tombstone collection and
- * digest verification, run one at a time on a single chain so that they never compete
- * with each other (and a collected tombstone can never race a repair of the same key).
+ * digest verification. Rounds and collection run one at a time on one chain, so they never
+ * compete (and a collected tombstone can never race a repair of the same key). Folds and
+ * verification run one at a time on a second chain: verification's check of the tree
+ * against the entries must not see a fold midway, but a fold must not wait out a round's
+ * confirmation delay either (the log would grow meanwhile, and a fold asked for, as by
+ * `foldDigest()`, would wait seconds). A round reads the local digest while folds commit,
+ * as it reads the peer's while the peer folds: each fold commits atomically, and a
+ * difference it makes or hides for a moment is settled by the second look or the next round.
  *
  * Triggers: node start, every `intervalMs` after the previous pass, a peer's Redis coming
  * back after a failure (its reader reconnects), this node's own Redis coming back (it may
@@ -66,7 +72,10 @@ interface Peer {
 export class AntiEntropy {
   private readonly deps: AntiEntropyDeps;
   private readonly peers: Peer[];
+  /** Rounds and collection. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Folds and verification. */
+  private digestChain: Promise<unknown> = Promise.resolve();
   private roundQueued: Promise<RoundReport[]> | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -115,7 +124,7 @@ export class AntiEntropy {
     // Under a heavy write load the next fold comes sooner, so the log (and the digest's lag
     // behind the data) stays near one fold step rather than one interval of writes.
     const foldEvery = () => (this.lastFolded >= BUSY_FOLD_KEYS ? Math.min(BUSY_FOLD_INTERVAL_MS, this.deps.options.foldIntervalMs) : this.deps.options.foldIntervalMs);
-    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, foldEvery, () => this.enqueue(() => this.fold()).then(() => undefined));
+    if (this.deps.store.digest) this.loop('fold', this.deps.options.foldIntervalMs, foldEvery, () => this.withDigest(() => this.fold()).then(() => undefined));
   }
 
   /** Status per peer id. */
@@ -142,11 +151,11 @@ export class AntiEntropy {
   }
 
   /**
-   * Folds the digest log now, on the same chain as rounds and verification (whose check of
+   * Folds the digest log now, on the same chain as verification (whose check of
    * the tree against the entries must not see a fold midway); resolves with the keys folded.
    */
   foldNow(): Promise<number> {
-    return this.enqueue(async () => {
+    return this.withDigest(async () => {
       await this.fold();
       return this.lastFolded;
     });
@@ -159,7 +168,7 @@ export class AntiEntropy {
     this.wakers.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await this.chain.catch(() => undefined);
+    await Promise.all([this.chain.catch(() => undefined), this.digestChain.catch(() => undefined)]);
     await Promise.all(this.peers.map((p) => closeRedis(p.redis)));
   }
 
@@ -168,12 +177,14 @@ export class AntiEntropy {
     const shape = store.digest;
     if (!shape || this.closed) return [];
     await this.heartbeat();
-    await this.fold();
+    await this.withDigest(() => this.fold());
     if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
       this.lastVerifyAt = this.deps.now();
-      const fixes = await verifyDigest(store, () => this.pause(), () => this.closed);
-      if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
-      await this.fold();
+      await this.withDigest(async () => {
+        const fixes = await verifyDigest(store, () => this.pause(), () => this.closed);
+        if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
+        await this.fold();
+      });
     }
     const reports: RoundReport[] = [];
     for (const peer of this.peers) {
@@ -182,7 +193,7 @@ export class AntiEntropy {
         { peerId: peer.id, local: { redis: store.redis, keys: store.keys }, remote: { redis: peer.redis, keys: peer.keys }, shape },
         options,
         (records) => this.deps.repair(peer.id, records),
-        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms), refresh: () => this.fold() },
+        { isClosing: () => this.closed, sleep: (ms) => this.sleep(ms), refresh: () => this.withDigest(() => this.fold()) },
       );
       this.deps.metrics.observe(report);
       peer.status = {
@@ -276,6 +287,12 @@ export class AntiEntropy {
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private withDigest<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.digestChain.then(fn, fn);
+    this.digestChain = run.catch(() => undefined);
     return run;
   }
 

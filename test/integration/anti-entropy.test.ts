@@ -283,5 +283,26 @@ describe('anti-entropy', () => {
       expect(report).toMatchObject({ peer: 'A', result: 'equal', confirmedLeaves: 0, differingKeys: 0, keysRepaired: 0 });
       await waitForConvergence(cluster.nodes, keys, { message: 'the burst to replicate' });
     });
+
+    it('should not hold up a fold while it waits for its second look', async () => {
+      // B writes (its jobs due in 10 s); A's round sees the differences and waits 3 s
+      // (confirmDelayMs); meanwhile A writes and asks for a fold: it must not wait for the round.
+      const options: NodeOverrides = { replication: { delayMs: 10_000 }, antiEntropy: { intervalMs: 60_000, confirmDelayMs: 3_000, stepPauseMs: 0, foldIntervalMs: 60_000 } };
+      const cluster = await h.cluster('ae-fold-free', ['A', 'B'], { common: options });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      await A.antiEntropyRound(); // the start round, out of the way
+      await Promise.all(keysOf(50, 'b').map((k) => B.put(k, k)));
+      await B.foldDigest();
+      const redisA = direct(h, String(cluster.redisOf('A')));
+      const beat = await redisA.hget(A.keys.digestMeta, 'heartbeatAt');
+      const round = A.antiEntropyRound();
+      await waitFor(async () => (await redisA.hget(A.keys.digestMeta, 'heartbeatAt')) !== beat, { timeoutMs: 2_000, intervalMs: 5, message: "A's round to start" });
+      await A.put('during-the-round', 1);
+      const asked = Date.now();
+      expect(await A.foldDigest(), 'the fold folded the write').toBeGreaterThanOrEqual(1);
+      expect(Date.now() - asked, 'the fold ran beside the waiting round').toBeLessThan(1_500);
+      const [report] = await round;
+      expect(report).toMatchObject({ peer: 'B', result: 'repaired', keysRepaired: 50 });
+    });
   });
 });
