@@ -37,7 +37,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { bucketOf, CELL_BYTES, cellCount, entryField, leafOf, recordHash, type DigestShape } from '../digest/digest.js';
 import { CHUNK_CELLS, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import type { KeyBuilder } from './keys.js';
-import { groupBy } from './replica-wait.js';
+import { groupBy } from './group-by.js';
 import type { TransactionPlan } from './transaction.js';
 
 /**

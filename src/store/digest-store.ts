@@ -29,7 +29,7 @@ import { encodeRecord, type CacheRecord } from '../record/record.js';
 import { logKeys, queueLogEntry, type Folder } from './digest-fold.js';
 import type { KeyBuilder } from './keys.js';
 import { partitionsOfLeafRange } from './layout.js';
-import { groupBy } from './replica-wait.js';
+import { groupBy } from './group-by.js';
 import { scanAll, unlinkAll } from './slot-reads.js';
 
 /** What {@link queueRecordWrites} needs to know about the store. */

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { KeyBuilder } from './keys.js';
-import { groupBy } from './replica-wait.js';
+import { groupBy } from './group-by.js';
 
 /** A committed batch of local writes not yet handed to the replication queues. */
 export interface OutboxEntry {

@@ -1,7 +1,4 @@
-/**
- * Small pieces of the record store's transactions: the Redis `WAIT` behind `waitReplicas`,
- * and the groupings its transactions need.
- */
+/** The Redis `WAIT` behind `waitReplicas`: what runs right after a local commit's EXEC. */
 import { ReplicaWaitError } from '../errors/index.js';
 import type { TransactionConnection } from './connections.js';
 
@@ -22,16 +19,4 @@ export function replicaWait(wanted: number, timeoutMs: number): ((connection: Tr
     }
     if (acknowledged < wanted) throw new ReplicaWaitError(acknowledged, wanted, timeoutMs);
   };
-}
-
-/** `items` grouped by `keyOf`, groups in order of first appearance. */
-export function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
-  const out = new Map<K, T[]>();
-  for (const item of items) {
-    const k = keyOf(item);
-    const list = out.get(k);
-    if (list) list.push(item);
-    else out.set(k, [item]);
-  }
-  return out;
 }

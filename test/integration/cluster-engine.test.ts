@@ -66,6 +66,38 @@ describe('ReplicaNode on a Redis Cluster store', () => {
     });
   });
 
+  describe('when a node on a cluster store writes at its maximum rate, spread out and then on one partition', () => {
+    it('should keep its outbox drained and deliver every acknowledged write', async () => {
+      // A (cluster store, 3 partitions): 8 closed-loop writers for 1.5 s over every
+      // partition, then 1 s on keys of partition 0 only (one commit in flight for it, the
+      // rest queued behind it); B (single server) must hold the last acknowledged HLC of
+      // every key, and A's outbox must be empty, within D + 5 s of the last acknowledgement.
+      const cluster = await h.cluster('cluster-max-rate', ['A', 'B'], { redis: { A: onCluster() }, common: { clusterPartitions: 3, replication: { delayMs: 50 } } });
+      const [A, B] = [cluster.node('A'), cluster.node('B')];
+      const acked = new Map<string, string>();
+      const writeFor = async (ms: number, keyOf: (writer: number, i: number) => string) => {
+        const stopAt = Date.now() + ms;
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, w) => {
+            for (let i = 0; Date.now() < stopAt; i++) {
+              const key = keyOf(w, i);
+              acked.set(key, (await A.put(key, { w, i })).hlc);
+            }
+          }),
+        );
+      };
+      await writeFor(1_500, (w, i) => `spread-${w}-${i % 300}`);
+      const spread = acked.size;
+      const onePartition = Array.from({ length: 20_000 }, (_, i) => `one-${i}`).filter((k) => A.keys.partition(k) === 0);
+      await writeFor(1_000, (w, i) => onePartition[(w * 997 + i) % onePartition.length] as string);
+      expect(spread, 'the spread phase wrote a meaningful load').toBeGreaterThan(300);
+      expect(acked.size - spread, 'the one-partition phase wrote a meaningful load').toBeGreaterThan(200);
+      const lastAck = Date.now();
+      await waitForConvergence([A, B], [...acked.keys()], { expectedHlc: acked, timeoutMs: 5_050, message: 'B to hold every acknowledged write of A' });
+      await waitFor(async () => ({ done: (await A.status()).outbox === 0, observed: await A.status() }), { timeoutMs: Math.max(100, lastAck + 5_050 - Date.now()), message: "A's outbox to be empty" });
+    });
+  });
+
   describe('when a node moves from a single server to a Redis Cluster store', () => {
     it('should fill the new, empty cluster store from its peers and replicate from there', async () => {
       // The documented migration: drain the node (its backlog 0), stop every node, point the
