@@ -11,6 +11,7 @@
  *   stats        CPU (`process.cpuUsage()`), memory, `replicated` event counts, metrics counters
  *   waitApplied  {atLeast, timeoutMs}  resolves once `applied` events reach `atLeast` (no polling)
  *   backlog      outbox length and unfinished / failed replication jobs of this node's queues
+ *   fold         folds the node's digest log until it is empty; answers the keys folded
  *   profileStart / profileStop   a V8 CPU profile of this process between the two (bench/profile.ts)
  *   stop         closes the node; the process stays for the next one
  *   exit         closes the node if one runs; the process exits after answering
@@ -188,6 +189,12 @@ function main(): void {
         failed += c.failed ?? 0;
       }
       return { outbox: await raw.xlen(node.keys.outbox()), jobs, failed };
+    },
+    fold: async () => {
+      const { node } = current();
+      let folded = 0;
+      for (let step = await node.foldDigest(); step > 0; step = await node.foldDigest()) folded += step;
+      return { folded };
     },
     profileStart: async (r) => {
       session = new Session();

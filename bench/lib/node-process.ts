@@ -190,6 +190,11 @@ export class NodeProcess {
     return this.request('profileStop', {}, 60_000);
   }
 
+  /** Folds the node's digest log until it is empty; resolves with the keys folded. */
+  async fold(timeoutMs: number): Promise<number> {
+    return (await this.request<{ folded: number }>('fold', {}, timeoutMs)).folded;
+  }
+
   backlog(timeoutMs = 10_000): Promise<NodeBacklog> {
     return this.request('backlog', {}, timeoutMs);
   }

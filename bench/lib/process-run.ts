@@ -2,7 +2,8 @@
  * One replicated run with every node in its own process (scenario 7): an N-node cluster
  * takes `writes` writes to distinct keys, node i writing every key whose index is i mod N
  * with `concurrencyPerNode` puts in flight inside its own process, and the clock stops when
- * every node holds identical records — verified by reading every node's database.
+ * every node applied every write and folded its digest log — identical records verified
+ * by reading every node's database.
  *
  * Besides the wall time per write per peer it reports what each process spent: CPU of
  * every node process (from `process.cpuUsage()` in the child) and of redis-server, and
@@ -124,7 +125,12 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
     const written = await writeAll(cluster, keys, { concurrency: o.concurrencyPerNode, ...(o.ratePerNode ? { ratePerSec: o.ratePerNode } : {}) }, timeoutMs);
     const writePhaseMs = written.endedAt - t0;
     const { lastAppliedAt } = await waitForApplied(cluster, expectedApplied(before, written.perNode), timeoutMs);
-    // Every write reached every peer: snapshot before the verification adds its own reads.
+    // Every write reached every peer; the digest's upkeep is part of their cost too. Each
+    // node folds what its log still holds now: otherwise a short run leaves it to a fold
+    // tick after the clock stopped (every 2 s), and a longer one pays it inside.
+    const foldedKeys = await Promise.all(cluster.nodes.map((n) => n.fold(timeoutMs)));
+    const foldedAt = performance.now();
+    // Snapshot before the verification adds its own reads.
     const after = await stats(cluster);
     const redisCpu = cpuSpent(redis0, await cpuSnapshot(ctx.admin));
     const redisSched1 = schedStat(redisPid);
@@ -134,7 +140,7 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
     const errors = after.flatMap((s, i) => s.errors.map((e) => `${cluster.nodes[i]?.id}: ${e}`));
     if (errors.length > 0) throw new Error(`a node reported an error during the run: ${errors[0]}`);
 
-    const convergeMs = Math.max(lastAppliedAt, written.endedAt) - t0;
+    const convergeMs = Math.max(lastAppliedAt, written.endedAt, foldedAt) - t0;
     const writePeers = o.writes * peers;
     const perNodeCpuUs = after.map((s, i) => s.cpuUserUs + s.cpuSystemUs - ((before[i] as NodeStats).cpuUserUs + (before[i] as NodeStats).cpuSystemUs));
     const nodesCpuUs = perNodeCpuUs.reduce((a, b) => a + b, 0);
@@ -172,6 +178,8 @@ export async function processRun(ctx: BenchContext, pool: NodeProcessPool, o: Pr
         preloadedKeys: o.preload ?? 0,
         ...(o.ratePerNode ? { offeredWritesPerSecPerNode: o.ratePerNode } : { concurrencyPerNode: o.concurrencyPerNode }),
         convergeMs: Math.round(convergeMs),
+        // Digest log keys each node folded after the last write arrived (inside convergeMs).
+        foldedAtEnd: foldedKeys,
         writePhaseMs: Math.round(writePhaseMs),
         acknowledgedWritesPerSec: round((o.writes * 1000) / writePhaseMs),
         // Put latency in each node process (median of the nodes' p50 and of their p99).
