@@ -30,7 +30,12 @@
  * All runs here update keys of a preloaded keyspace (the small one unless stated), so
  * the node-count rows and the keyspace row share their 3-node reference conditions.
  */
-import type { BenchContext } from '../lib/context.js';
+import { Redis } from 'ioredis';
+import { BENCH_PREFIX, nodeId } from '../lib/cluster.js';
+import { cpuSnapshot, cpuSpent, type BenchContext } from '../lib/context.js';
+import { sampleDistinct, seededRandom } from '../lib/payload.js';
+import { seededKey } from '../lib/seed-store.js';
+import { KeyBuilder } from '../../src/store/keys.js';
 import { NodeProcessPool } from '../lib/process-cluster.js';
 import { processRun, warmProcesses, type ProcessRunResult } from '../lib/process-run.js';
 import { row, type ResultRow } from '../lib/result.js';
@@ -53,6 +58,31 @@ function summary(r: ProcessRunResult) {
     redisCallsPerWritePeer: r.redisCallsPerWritePeer,
     ...r.details,
   };
+}
+
+/** Record reads of the probe: what Redis itself spends per read at a keyspace's size. */
+const PROBE_READS = 50_000;
+
+/**
+ * Redis CPU per record read (µs) in the loaded stores: `MGET`s of 10 random records of node
+ * 1, pipelined, nothing else running. The same command costs more in a store of millions of
+ * keys than in one of thousands (cache and TLB misses), whatever the design does.
+ */
+async function readProbe(ctx: BenchContext, keyspace: number): Promise<number> {
+  const redis = new Redis(ctx.server.url(1), { maxRetriesPerRequest: 1 });
+  try {
+    const keys = new KeyBuilder(BENCH_PREFIX, nodeId(0));
+    const picks = sampleDistinct(Math.min(PROBE_READS, keyspace), keyspace, seededRandom(11)).map((k) => keys.record(seededKey(k)));
+    const before = await cpuSnapshot(ctx.admin);
+    for (let at = 0; at < picks.length; at += 10_000) {
+      const pipeline = redis.pipeline();
+      for (let i = at; i < Math.min(picks.length, at + 10_000); i += 10) pipeline.mget(...picks.slice(i, i + 10));
+      await pipeline.exec();
+    }
+    return cpuSpent(before, await cpuSnapshot(ctx.admin)).redisUs / picks.length;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** The run with the median cost per write per peer. */
@@ -108,6 +138,8 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
   const refCount = nodeCounts[0] as number;
   const reference = byNodes.get(refCount) as ProcessRunResult;
   const refRuns = runs.get(refCount) as ProcessRunResult[];
+  // The last run left the small keyspace loaded (on its nodes' databases).
+  const smallReadUs = await readProbe(ctx, small);
   const rows: ResultRow[] = [];
   for (const nodes of nodeCounts.slice(1)) {
     const r = byNodes.get(nodes) as ProcessRunResult;
@@ -166,6 +198,7 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
     bigRuns.push(r);
   }
   const big = medianRun(bigRuns);
+  const largeReadUs = await readProbe(ctx, large);
   rows.push(
     row(`scale: cost per write per peer, ${large.toLocaleString('en-US')} vs ${small.toLocaleString('en-US')} keys loaded`, {
       ours: big.costUsPerWritePeer,
@@ -173,6 +206,12 @@ async function measure(ctx: BenchContext, pool: NodeProcessPool): Promise<Result
       unit: 'µs/write/peer',
       target: FLAT,
       details: { large: summary(big), small: summary(reference) },
+    }),
+    row(`diag: scale, Redis CPU per record read (MGET of 10, no nodes running), ${large.toLocaleString('en-US')} vs ${small.toLocaleString('en-US')} keys loaded`, {
+      ours: largeReadUs,
+      baseline: smallReadUs,
+      unit: 'µs/read',
+      details: { reads: PROBE_READS, batch: 10 },
     }),
   );
   return rows;
