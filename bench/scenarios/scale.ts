@@ -24,8 +24,10 @@
  * processes use. It feeds back: each node's puts slow down, so a batching window holds
  * fewer of its writes, its replication jobs carry fewer keys, and each key bears more of
  * a job's fixed cost (about 90 Redis commands, see `bench/profile.ts job-cost`), which
- * nodes with their own cores would largely not see. The CPU and commands diag rows are
- * the steadier view; `npx tsx bench/profile.ts scale` shows where that CPU goes.
+ * nodes with their own cores would largely not see. The relay's adaptive window breaks
+ * that loop (a diag row runs the largest count with the window fixed, in the same rounds).
+ * The CPU and commands diag rows are the steadier view; `npx tsx bench/profile.ts scale`
+ * shows where that CPU goes.
  *
  * All runs here update keys of a preloaded keyspace (the small one unless stated), so
  * the node-count rows and the keyspace row share their 3-node reference conditions.
