@@ -265,11 +265,11 @@ describe('anti-entropy', () => {
     });
 
     it('should read no entries for the differences that replication removes before the second look', async () => {
-      // A: 500 puts ──► jobs for B due in 1 s
-      // B's round at once: ~470 leaves differ (B lacks the writes) ──► wait 2 s (confirmDelayMs)
+      // A: 500 puts ──► jobs for B due in 2 s
+      // B's round at once: ~470 leaves differ (B lacks the writes) ──► wait 3 s (confirmDelayMs)
       //   meanwhile the jobs land ──► B folds, second look at those leaves' sums: equal
       //   ──► no leaf's entries read (a burst at 10^6 keys made such reads a bucket scan each)
-      const options: NodeOverrides = { digestLeaves: 4096, replication: { delayMs: 1_000 }, antiEntropy: { intervalMs: 60_000, confirmDelayMs: 2_000, stepPauseMs: 0, foldIntervalMs: 50 } };
+      const options: NodeOverrides = { digestLeaves: 4096, replication: { delayMs: 2_000 }, antiEntropy: { intervalMs: 60_000, confirmDelayMs: 3_000, stepPauseMs: 0, foldIntervalMs: 50 } };
       const cluster = await h.cluster('ae-in-flight', ['A', 'B'], { common: options });
       const [A, B] = [cluster.node('A'), cluster.node('B')];
       await B.antiEntropyRound(); // the start round, out of the way
