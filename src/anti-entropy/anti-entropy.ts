@@ -9,7 +9,8 @@
  * as it reads the peer's while the peer folds: each fold commits atomically, and a
  * difference it makes or hides for a moment is settled by the second look or the next round.
  *
- * Triggers: node start, every `intervalMs` after the previous pass, a peer's Redis coming
+ * Triggers: node start, every `intervalMs` after the previous pass (every 2 s in the first
+ * minute while a peer keeps no digest yet: it is starting too), a peer's Redis coming
  * back after a failure (its reader reconnects), this node's own Redis coming back (it may
  * have been restored from a snapshot), and `runNow()` (`POST /admin/anti-entropy`, the
  * `repair` CLI). Tombstone collection has its own interval; verification runs every
@@ -69,6 +70,11 @@ interface Peer {
   status: PeerAntiEntropyStatus;
 }
 
+/** How long after start a peer found without a digest is looked at again sooner. */
+const STARTUP_MS = 60_000;
+/** How soon, then. */
+const STARTUP_RETRY_MS = 2_000;
+
 export class AntiEntropy {
   private readonly deps: AntiEntropyDeps;
   private readonly peers: Peer[];
@@ -119,7 +125,15 @@ export class AntiEntropy {
       if (ownLost && this.active) void this.runNow().catch(this.deps.onError);
       ownLost = false;
     });
-    if (this.active) this.loop('round', 0, this.deps.options.intervalMs, () => this.runNow().then(() => undefined));
+    // A peer that started with this node may not have set up its digest yet at the first
+    // round ('incompatible'): while that lasts, and only in the first minute, look again soon.
+    const startedAt = this.deps.now();
+    const roundEvery = () => {
+      const { intervalMs } = this.deps.options;
+      const starting = this.deps.now() - startedAt < STARTUP_MS && this.peers.some((p) => p.status.result === 'incompatible');
+      return starting ? Math.min(intervalMs, STARTUP_RETRY_MS) : intervalMs;
+    };
+    if (this.active) this.loop('round', 0, roundEvery, () => this.runNow().then(() => undefined));
     this.loop('collect', this.deps.options.collectIntervalMs, this.deps.options.collectIntervalMs, () => this.collectNow().then(() => undefined));
     // Under a heavy write load the next fold comes sooner, so the log (and the digest's lag
     // behind the data) stays near one fold step rather than one interval of writes.

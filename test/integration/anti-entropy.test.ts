@@ -246,6 +246,21 @@ describe('anti-entropy', () => {
     });
   });
 
+  describe('when a peer starts after the node (its digest not set up at the first round)', () => {
+    it('should look again within seconds, not at the next 30 s interval', async () => {
+      // A starts alone: its start round finds no digest in B's empty database ──► incompatible
+      // B starts ──► A's next round (2 s later, in A's first minute) ──► equal
+      const cluster = await h.cluster('ae-late-peer', ['A', 'B'], { start: ['A'], common: { antiEntropy: { intervalMs: 30_000 } } });
+      const A = cluster.node('A');
+      await waitFor(async () => (await A.status()).peers[0]?.antiEntropy?.result === 'incompatible', { timeoutMs: 5_000, message: "A's start round to find B without a digest" });
+      await cluster.start(['B']);
+      await waitFor(async () => ({ done: (await A.status()).peers[0]?.antiEntropy?.result === 'equal', observed: (await A.status()).peers[0]?.antiEntropy }), {
+        timeoutMs: 8_000,
+        message: "A's rounds with B to find B's digest once B runs",
+      });
+    });
+  });
+
   describe('.antiEntropyRound', () => {
     it('should report an equal round for equal replicas, reading only a few bytes', async () => {
       const cluster = await h.cluster('ae-equal', ['A', 'B'], { common: { ...FAST, antiEntropy: { ...FAST.antiEntropy, intervalMs: 60_000 } } });
