@@ -112,24 +112,6 @@ export function resolveReplicationOptions(options: Partial<ReplicationOptions> =
   return o;
 }
 
-/** The relay's base window: half the smallest delay, at most 50 ms. */
-const BASE_WINDOW_MAX_MS = 50;
-/** A busy relay waits this many times its recent pass time: it spends at most a fifth of its time in passes. */
-export const WINDOW_PER_PASS = 4;
-
-/**
- * How long the relay gathers writes before its next pass: the base window (half the
- * smallest delay, at most 50 ms), widened to {@link WINDOW_PER_PASS}× the recent pass time
- * `passMs` when passes are slow, up to `maxBatchWindowMs`. The group commit's rule applied
- * to jobs: batch more when busy, so per-job costs shrink exactly when the node can least
- * afford them.
- */
-export function batchWindowMs(o: Pick<ReplicationOptions, 'delayMs' | 'maxBatchWindowMs'>, passMs: number): number {
-  const d = o.delayMs;
-  const base = Math.min(BASE_WINDOW_MAX_MS, Math.floor((typeof d === 'number' ? d : d.min) / 2));
-  return Math.max(base, Math.min(o.maxBatchWindowMs, Math.round(WINDOW_PER_PASS * passMs)));
-}
-
 /** Draws one job's delay. */
 export function drawDelayMs(spec: DelaySpec, random: () => number = Math.random): number {
   return typeof spec === 'number' ? spec : spec.min + Math.floor(random() * (spec.max - spec.min + 1));

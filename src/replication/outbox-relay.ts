@@ -17,7 +17,8 @@ import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { OutboxEntry, RecordStore } from '../store/record-store.js';
 import { replicationQueueName } from '../store/keys.js';
-import { batchWindowMs, drawDelayMs, type ReplicationOptions } from './options.js';
+import { BatchWindow } from './batch-window.js';
+import { drawDelayMs, type ReplicationOptions } from './options.js';
 import { PendingJobs } from './pending-jobs.js';
 
 /** Data of a replication job. */
@@ -34,8 +35,6 @@ export interface ReplicationJobData {
 const EVENTS_MAX_LEN = 1_000;
 /** A node that wrote this recently keeps its Redis busy enough that delayed jobs wake on time. */
 const BUSY_MS = 5;
-/** Weight of the newest pass in the relay's average pass time (which widens a busy node's window). */
-const PASS_WEIGHT = 0.3;
 /** Most jobs per peer one relay round produces (added with one `addBulk` per peer). */
 const JOBS_PER_ROUND = 4;
 /** Cap on outbox entries read per round; each holds one group-committed batch of keys. */
@@ -87,8 +86,8 @@ export class OutboxRelay {
   private pendingWrites = 0;
   /** When this node last committed a write (ms). */
   private lastWriteAt = 0;
-  /** Average duration of the recent passes that moved entries (ms); see {@link batchWindowMs}. */
-  private passMs = 0;
+  /** The batching window, from the recent passes' duration (see `batch-window.ts`). */
+  private readonly window: BatchWindow;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** The sweep asks the next pass to prune and compact the remembered jobs. */
   private pruneDue = false;
@@ -97,6 +96,7 @@ export class OutboxRelay {
   constructor(store: RecordStore, peers: readonly string[], connection: Redis, options: ReplicationOptions, hooks: RelayHooks) {
     this.store = store;
     this.opts = options;
+    this.window = new BatchWindow(options);
     this.hooks = hooks;
     this.origin = store.keys.nodeId;
     for (const peer of peers) {
@@ -147,7 +147,7 @@ export class OutboxRelay {
    *
    * Except on a saturated node: when its passes slow down (every round trip waits for a
    * CPU or for Redis), the window widens to 4× the recent pass time, up to
-   * `maxBatchWindowMs` ({@link batchWindowMs}). Otherwise such a node sends ever smaller
+   * `maxBatchWindowMs` ({@link BatchWindow}). Otherwise such a node sends ever smaller
    * jobs, each with the same fixed cost, which loads it further (bench scenario 7).
    */
   notify(writes = 1): void {
@@ -172,13 +172,10 @@ export class OutboxRelay {
         this.timer = undefined;
         void this.run(false);
       },
-      full ? 0 : this.windowMs,
+      full ? 0 : this.window.windowAt(performance.now()),
     );
   }
 
-  private get windowMs(): number {
-    return batchWindowMs(this.opts, this.passMs);
-  }
 
   /**
    * One relay pass: rounds of up to {@link JOBS_PER_ROUND} full jobs per peer, back to back,
@@ -201,8 +198,7 @@ export class OutboxRelay {
           moved += round.entries;
           if (round.entries === 0 || (!drain && !round.more)) break;
         }
-        const passMs = performance.now() - started;
-        if (moved > 0) this.passMs = this.passMs === 0 ? passMs : PASS_WEIGHT * passMs + (1 - PASS_WEIGHT) * this.passMs;
+        if (moved > 0) this.window.passed(performance.now() - started, performance.now());
         // Inside the pass, never beside a round: a round's coalescing decision must not
         // race with compaction removing the job it coalesced into.
         if (this.pruneDue && !this.closed) {
