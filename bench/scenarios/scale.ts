@@ -23,7 +23,7 @@
  * a diag row reports that wait (Linux schedstat), which at 7 nodes exceeds the CPU the
  * processes use. It feeds back: each node's puts slow down, so a batching window holds
  * fewer of its writes, its replication jobs carry fewer keys, and each key bears more of
- * a job's fixed cost (about 90 Redis commands, see `bench/profile.ts job-cost`), which
+ * a job's fixed cost (about 80 Redis commands, see `bench/profile.ts job-cost`), which
  * nodes with their own cores would largely not see. The relay's adaptive window breaks
  * that loop (a diag row runs the largest count with the window fixed, in the same rounds).
  * The CPU and commands diag rows are the steadier view; `npx tsx bench/profile.ts scale`

@@ -21,6 +21,7 @@ import type { CacheRecord } from '../record/record.js';
 import { closeRedis, createRedis, type RedisTarget } from '../store/connections.js';
 import { keysFor, type KeyBuilder } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
+import { Serial } from '../store/serial.js';
 import { collectTombstones, type CollectReport } from './collector.js';
 import { exchange, type RoundReport, type RoundResult } from './exchange.js';
 import type { AntiEntropyMetrics } from './metrics.js';
@@ -79,9 +80,9 @@ export class AntiEntropy {
   private readonly deps: AntiEntropyDeps;
   private readonly peers: Peer[];
   /** Rounds and collection. */
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly chain = new Serial();
   /** Folds and verification. */
-  private digestChain: Promise<unknown> = Promise.resolve();
+  private readonly digestChain = new Serial();
   private roundQueued: Promise<RoundReport[]> | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -182,7 +183,7 @@ export class AntiEntropy {
     this.wakers.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await Promise.all([this.chain.catch(() => undefined), this.digestChain.catch(() => undefined)]);
+    await Promise.all([this.chain.idle(), this.digestChain.idle()]);
     await Promise.all(this.peers.map((p) => closeRedis(p.redis)));
   }
 
@@ -299,15 +300,11 @@ export class AntiEntropy {
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.chain.run(fn);
   }
 
   private withDigest<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.digestChain.then(fn, fn);
-    this.digestChain = run.catch(() => undefined);
-    return run;
+    return this.digestChain.run(fn);
   }
 
   private loop(_name: string, firstMs: number, everyMs: number | (() => number), fn: () => Promise<void>): void {

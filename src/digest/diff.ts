@@ -28,19 +28,6 @@ export interface DiffOptions {
   readonly pause?: () => Promise<void>;
 }
 
-export interface DigestDiff {
-  /** Keys whose records differ (present on one side only, or with different hashes). */
-  readonly keys: string[];
-  /** Leaves whose sums differed. */
-  readonly leaves: number[];
-}
-
-/** The differing keys of two digests of the same shape. */
-export async function diffDigests(local: DigestSource, remote: DigestSource, shape: DigestShape, options: DiffOptions): Promise<DigestDiff> {
-  const leaves = await differingLeaves(local, remote, shape, options);
-  return { keys: leaves.length === 0 ? [] : await diffLeaves(local, remote, leaves, options), leaves };
-}
-
 /** The leaves whose sums differ, found by descending from the root through differing nodes only (no entries read). */
 export async function differingLeaves(local: DigestSource, remote: DigestSource, shape: DigestShape, options: DiffOptions): Promise<number[]> {
   const [[l], [r]] = await Promise.all([local.sums(0, [0]), remote.sums(0, [0])]);

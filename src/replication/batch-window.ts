@@ -8,7 +8,8 @@
  * - When the relay's passes slow down (every round trip waits for a CPU or for Redis: a
  *   saturated host), the window widens to {@link WINDOW_PER_PASS}× the recent pass time, up
  *   to `maxBatchWindowMs`. A fixed window would send ever smaller jobs, each with the same
- *   fixed cost (about 80 Redis commands and 1 ms of CPU), which loads the node further.
+ *   fixed cost (about 80 Redis commands: `bench/profile.ts job-cost`), which loads the
+ *   node further.
  * - The recent pass time is an average of the passes that moved entries. It is forgotten
  *   once the relay waited a whole window for work: a node whose writes stopped is not busy,
  *   and its next write should not wait out a wide window. One slow pass widens it again.
@@ -36,8 +37,9 @@ export class BatchWindow {
 
   constructor(private readonly options: Pick<ReplicationOptions, 'delayMs' | 'maxBatchWindowMs'>) {}
 
-  /** A pass that moved entries took `ms`, ending at `endedAt`. */
-  passed(ms: number, endedAt: number): void {
+  /** A pass that moved entries ran from `startedAt` to `endedAt`. */
+  passed(startedAt: number, endedAt: number): void {
+    const ms = endedAt - startedAt;
     this.passMs = this.passMs === 0 ? ms : PASS_WEIGHT * ms + (1 - PASS_WEIGHT) * this.passMs;
     this.lastPassEndedAt = endedAt;
   }

@@ -23,7 +23,7 @@ export interface ReplicationOptions {
    * window is half the delay (at most 50 ms) while the relay's passes are quick; when they
    * slow down (a saturated CPU, a slow Redis, a backlog) it widens to 4× the recent pass
    * time, up to this bound, so a busy node sends fewer, fuller jobs instead of more,
-   * smaller ones (each job costs ~80 Redis commands and ~1 ms of CPU whatever it carries).
+   * smaller ones (each job costs about 80 Redis commands whatever it carries).
    * Writes then arrive up to this much later than `delayMs`. A value at or below the base
    * window keeps the window fixed. Unit: milliseconds.
    * @defaultValue 200

@@ -176,7 +176,6 @@ export class OutboxRelay {
     );
   }
 
-
   /**
    * One relay pass: rounds of up to {@link JOBS_PER_ROUND} full jobs per peer, back to back,
    * while the outbox still holds entries, so the relay moves keys as fast as Redis takes
@@ -198,7 +197,7 @@ export class OutboxRelay {
           moved += round.entries;
           if (round.entries === 0 || (!drain && !round.more)) break;
         }
-        if (moved > 0) this.window.passed(performance.now() - started, performance.now());
+        if (moved > 0) this.window.passed(started, performance.now());
         // Inside the pass, never beside a round: a round's coalescing decision must not
         // race with compaction removing the job it coalesced into.
         if (this.pruneDue && !this.closed) {

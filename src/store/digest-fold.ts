@@ -38,6 +38,7 @@ import { bucketOf, CELL_BYTES, cellCount, entryField, leafOf, recordHash, type D
 import { CHUNK_CELLS, decodeHash, encodeHash, HashTree } from '../digest/tree.js';
 import type { KeyBuilder } from './keys.js';
 import { groupBy } from './group-by.js';
+import { Serial } from './serial.js';
 import type { TransactionPlan } from './transaction.js';
 
 /**
@@ -115,7 +116,7 @@ export class DigestFolder implements Folder {
   private readonly keys: KeyBuilder;
   private readonly transact: Transact;
   private readonly states: PartitionState[];
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly chain = new Serial();
 
   /** `redis` reads (no WATCH); `transact` commits each step under a WATCH of the stamp. */
   constructor(redis: Redis, keys: KeyBuilder, shape: DigestShape, transact: Transact) {
@@ -181,13 +182,11 @@ export class DigestFolder implements Folder {
   }
 
   async close(): Promise<void> {
-    await this.chain;
+    await this.chain.idle();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.chain.run(fn);
   }
 
   /** One step; `entries` is the log entries consumed (0 when the log is empty); `conflict` when the stamp changed. */

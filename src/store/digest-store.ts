@@ -135,10 +135,6 @@ export class RedisDigest implements DigestSource {
     return indexes.map((leaf) => out.get(leaf) as Map<string, number>);
   }
 
-  hashes(userKeys: readonly string[]): Promise<Map<string, number>> {
-    return readEntryHashes(this.redis, this.keys, this.shape, userKeys, (bytes) => (this.bytesRead += bytes));
-  }
-
   /** The entries of `leaves` in one bucket of one partition, scanned with `MATCH` (the server filters). */
   private async scanBucket(partition: number, bucket: number, leaves: readonly number[], out: Map<number, Map<string, number>>): Promise<void> {
     const key = this.keys.digestBucket(partition, bucket);

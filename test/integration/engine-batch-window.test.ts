@@ -6,9 +6,8 @@
  * at 7 nodes as at 3 on one machine).
  */
 import { describe, expect, it } from 'vitest';
-import type { ReplicaNode } from '../../src/node/replica-node.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
-import { waitForConvergence } from '../support/cluster.js';
+import { counterValue, waitForConvergence } from '../support/cluster.js';
 import { useRedisHarness } from '../support/harness.js';
 import { LatencyProxy } from '../support/latency-proxy.js';
 
@@ -16,11 +15,6 @@ const h = useRedisHarness();
 const ONE_WAY_MS = 10;
 const WRITE_MS = 1_500;
 const WRITERS = 8;
-
-async function jobsFor(node: ReplicaNode, peer: string): Promise<number> {
-  const metric = await node.metrics.replicationJobs.get();
-  return metric.values.filter((v) => v.labels.peer === peer).reduce((s, v) => s + v.value, 0);
-}
 
 /** A and B, A's Redis behind the proxy; A writes for 1.5 s; returns the jobs A made for B and the writes. */
 async function run(label: string, proxy: LatencyProxy, replication: Partial<ReplicationOptions>): Promise<{ jobs: number; writes: number }> {
@@ -33,7 +27,7 @@ async function run(label: string, proxy: LatencyProxy, replication: Partial<Repl
       for (let i = 0; Date.now() < stopAt; i++) acked.set(`k-${w}-${i}`, (await A.put(`k-${w}-${i}`, i)).hlc);
     }),
   );
-  const jobs = await jobsFor(A, 'B');
+  const jobs = await counterValue(A, 'replicationJobs', { peer: 'B' });
   // The comparison is made; the rest (B's check, closing the nodes) needs no latency.
   proxy.setDelay(0);
   await waitForConvergence([A, B], [...acked.keys()], { expectedHlc: acked, message: `B to hold every write of A (${label})` });

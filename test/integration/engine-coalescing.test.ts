@@ -3,20 +3,13 @@
  * started is not enqueued again — N writes inside one delay window cost each peer one merge.
  */
 import { describe, expect, it } from 'vitest';
-import type { ReplicatedEvent, ReplicaNode } from '../../src/node/replica-node.js';
-import { waitForConvergence } from '../support/cluster.js';
+import type { ReplicatedEvent } from '../../src/node/replica-node.js';
+import { counterValue, waitForConvergence } from '../support/cluster.js';
 import { useRedisHarness } from '../support/harness.js';
 import { pause, waitFor } from '../support/wait.js';
 
 const h = useRedisHarness();
 const DELAY_MS = 500;
-
-async function counterValue(node: ReplicaNode, name: 'replicationJobs' | 'replicationKeys', labels: Record<string, string>): Promise<number> {
-  const metric = await node.metrics[name].get();
-  return metric.values
-    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
-    .reduce((s, v) => s + v.value, 0);
-}
 
 describe('ReplicaNode', () => {
   describe('when one key is written 50 times in a burst', () => {

@@ -208,3 +208,11 @@ export async function waitForConvergence(
   );
   return agreed;
 }
+
+/** The sum of a node's replication counter over the series whose labels match `labels`. */
+export async function counterValue(node: ReplicaNode, name: 'replicationJobs' | 'replicationKeys', labels: Record<string, string>): Promise<number> {
+  const metric = await node.metrics[name].get();
+  return metric.values
+    .filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want))
+    .reduce((s, v) => s + v.value, 0);
+}

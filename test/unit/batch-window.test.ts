@@ -36,14 +36,14 @@ describe('the relay batching window', () => {
   it('should stay wide while passes follow each other, and forget a busy spell once the relay waited a whole window', () => {
     const w = new BatchWindow(o);
     expect(w.windowAt(0)).toBe(25);
-    w.passed(60, 100);
+    w.passed(40, 100);
     expect(w.windowAt(100), 'right after a slow pass').toBe(200);
-    w.passed(60, 400);
+    w.passed(340, 400);
     expect(w.windowAt(450), 'writes waiting less than a window after the pass').toBe(200);
     expect(w.windowAt(601), 'the relay waited longer than the window: not busy now').toBe(25);
-    w.passed(1, 700);
+    w.passed(699, 700);
     expect(w.windowAt(700), 'a quick pass keeps it at the base').toBe(25);
-    w.passed(100, 900);
+    w.passed(800, 900);
     expect(w.windowAt(900), 'one slow pass widens it again').toBe(Math.min(200, Math.round(4 * (0.3 * 100 + 0.7 * 1))));
   });
 });

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { cellCount, cellOf, DIGEST_FORMAT, digestShape, differingKeys, entryField, formatTag, keyOfEntryField, leafOf, leafPattern, leavesOfTag, recordHash, type DigestShape } from '../../src/digest/digest.js';
-import { diffDigests, diffLeaves, differingLeaves, stillDifferingLeaves } from '../../src/digest/diff.js';
+import { diffLeaves, differingLeaves, stillDifferingLeaves, type DigestSource } from '../../src/digest/diff.js';
 import { MemoryDigest } from '../../src/digest/memory-digest.js';
 import { decodeCells, decodeHash, encodeHash, HashTree } from '../../src/digest/tree.js';
 import { merge } from '../../src/record/merge.js';
@@ -36,6 +36,12 @@ function digestOf(store: Map<string, CacheRecord>, shape: DigestShape): MemoryDi
   const d = new MemoryDigest(shape);
   for (const r of store.values()) d.set(r.key, recordHash(r.key, encodeRecord(r)));
   return d;
+}
+
+/** The differing leaves of two digests, and the differing keys in them (one look). */
+async function diffDigests(local: DigestSource, remote: DigestSource, shape: DigestShape, options: { leavesPerStep: number }) {
+  const leaves = await differingLeaves(local, remote, shape, options);
+  return { leaves, keys: await diffLeaves(local, remote, leaves, options) };
 }
 
 /**
