@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/profile.ts replicated          3-node replicated run (scenario 2, ours only)
  *   npx tsx bench/profile.ts replicated-cluster  the same on one 3-master Redis Cluster, 3 partitions (scenario 11)
+ *   npx tsx bench/profile.ts replicated-standalone  its baseline: the same sizes, a private redis-server per node
  *   npx tsx bench/profile.ts local-write-c1      node.put at concurrency 1 (scenario 1, ours only)
  *   npx tsx bench/profile.ts local-write-c64     node.put at concurrency 64
  *   npx tsx bench/profile.ts lag                 1,000 writes/s with D = 50 ms (scenario 3, ours only)
@@ -34,7 +35,7 @@ import { LocalRedisCluster } from '../src/local-redis/local-cluster.js';
 import { LocalRedisServer } from '../src/local-redis/local-redis.js';
 import { ReplicaNode } from '../src/node/replica-node.js';
 import { BENCH_PREFIX, startCluster, waitForConvergence } from './lib/cluster.js';
-import { ClusterStore } from './lib/store-setup.js';
+import { ClusterStore, StandaloneServers } from './lib/store-setup.js';
 import { SIZES, type BenchContext } from './lib/context.js';
 import { closedLoop, openLoop } from './lib/load.js';
 import { valueOfBytes } from './lib/payload.js';
@@ -79,8 +80,8 @@ const WORKLOADS: Record<string, Workload> = {
   replicated: async (ctx, profiled) => {
     const { writes, warmupWrites, concurrency } = ctx.sizes.replicated;
     await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency });
-    await profiled(() => replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency }));
-    return writes + warmupWrites;
+    await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, measured: profiled });
+    return writes;
   },
   'replicated-cluster': async (ctx, profiled) => {
     // Scenario 11's cluster side: 3 nodes on one 3-master cluster (no replicas), 3 partitions each.
@@ -89,11 +90,23 @@ const WORKLOADS: Record<string, Workload> = {
     try {
       const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
       await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
-      await profiled(() => replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store }));
-      return writes + warmupWrites;
+      await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store, measured: profiled });
+      return writes;
     } finally {
       store.close();
       await rc.destroy();
+    }
+  },
+  'replicated-standalone': async (ctx, profiled) => {
+    // Scenario 11's baseline: the same run with each node on its own private redis-server.
+    const store = await StandaloneServers.start(3);
+    try {
+      const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
+      await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
+      await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store, measured: profiled });
+      return writes;
+    } finally {
+      await store.destroy();
     }
   },
   lag: async (ctx, profiled) => {

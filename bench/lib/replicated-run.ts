@@ -9,6 +9,7 @@
 import { formatTimestamp } from '../../src/clock/timestamp.js';
 import { KeyBuilder } from '../../src/store/keys.js';
 import type { ReplicationOptions } from '../../src/replication/options.js';
+import type { StoreOptions } from '../../src/store/store-options.js';
 import { BENCH_PREFIX, clusterCounter, nodeId, startClusterOn, waitForConvergence, type BenchCluster } from './cluster.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from './context.js';
 import { sleep } from './deadline.js';
@@ -29,8 +30,12 @@ export interface ReplicatedRunOptions {
   /** Keys already held, identically, by every node before the run; writes then update a sample of them. */
   preload?: number;
   replication?: Partial<ReplicationOptions>;
+  /** Record store options of every node (group commit and the like). */
+  storeOptions?: Partial<StoreOptions>;
   /** Where the nodes' stores are. @defaultValue the private server, a database per node ({@link serverDatabases}) */
   store?: StoreSetup;
+  /** Wraps the measured part (writes, convergence, the end fold): a profiler's window. */
+  measured?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface ReplicatedRunResult {
@@ -109,7 +114,7 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
   await store.reset();
   const peers = o.nodes - 1;
   if (o.preload) await preload(ctx, o.nodes, o.preload);
-  const cluster = await startClusterOn((i) => store.target(i), { size: o.nodes, ...(store.clusterPartitions ? { clusterPartitions: store.clusterPartitions } : {}), ...(o.replication ? { replication: o.replication } : {}) });
+  const cluster = await startClusterOn((i) => store.target(i), { size: o.nodes, ...(store.clusterPartitions ? { clusterPartitions: store.clusterPartitions } : {}), ...(o.replication ? { replication: o.replication } : {}), ...(o.storeOptions ? { store: o.storeOptions } : {}) });
   try {
     const timeoutMs = ctx.sizes.convergeTimeoutMs;
     const warmKeys = Array.from({ length: o.warmupWrites }, (_, i) => `warm-${i}`);
@@ -129,16 +134,20 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
     const cpu0 = await store.cpu();
     const cmd0 = await store.commands();
     ctx.log(`${o.nodes} nodes: ${o.writes} writes (concurrency ${o.concurrency})${o.preload ? ` over ${o.preload.toLocaleString('en-US')} preloaded keys` : ''}`);
+    const measured = o.measured ?? ((fn) => fn());
     const t0 = performance.now();
-    const writePhaseMs = await writeAll(cluster, keys, o.concurrency);
-    const tWrites = t0 + writePhaseMs;
-    const conv = await waitForConvergence(cluster, {
-      timeoutMs,
-      expectedApplied: applied0 + o.writes * peers,
-      // With a preload, compare only the keys this run wrote (the rest were written identically by `preload`).
-      ...(o.preload ? { keys, expectedRecords: keys.length } : { expectedRecords: warmKeys.length + keys.length }),
+    const { writePhaseMs, conv } = await measured(async () => {
+      const writePhaseMs = await writeAll(cluster, keys, o.concurrency);
+      const conv = await waitForConvergence(cluster, {
+        timeoutMs,
+        expectedApplied: applied0 + o.writes * peers,
+        // With a preload, compare only the keys this run wrote (the rest were written identically by `preload`).
+        ...(o.preload ? { keys, expectedRecords: keys.length } : { expectedRecords: warmKeys.length + keys.length }),
+      });
+      await foldDigests(cluster);
+      return { writePhaseMs, conv };
     });
-    await foldDigests(cluster);
+    const tWrites = t0 + writePhaseMs;
     const tFolded = performance.now();
     const cpu = cpuSpent(cpu0, await store.cpu());
     const cmd = await store.commands();

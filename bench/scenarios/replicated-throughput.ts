@@ -5,6 +5,10 @@
  *
  * "≥ 1.0×" means a write reaching two peers must cost less than one plain BullMQ job.
  * With several rounds, ours and the baseline alternate and the medians are compared.
+ *
+ * Diag row: the same run with `minConcurrentBatch: 1` (a group commit starts whenever a
+ * transaction connection is free, as before it needed 16 writes beside another), in the
+ * same rounds: time per write per peer and transactions (EXEC) per write.
  */
 import { moveJobs } from '../lib/bullmq-baseline.js';
 import { cpuSnapshot, cpuSpent, type BenchContext } from '../lib/context.js';
@@ -52,17 +56,25 @@ async function baseline(ctx: BenchContext): Promise<BaselineRun> {
   };
 }
 
+/** EXEC calls per measured write: the transactions (group commits, merges, folds) a write cost. */
+function execPerWrite(run: ReplicatedRunResult): number {
+  const commands = run.details.redisCommandsPerWrite as Record<string, { calls: number }> | undefined;
+  return commands?.exec?.calls ?? Number.NaN;
+}
+
 export const replicatedThroughputScenario: Scenario = {
   id: 'replicated-throughput',
   title: '2. Replicated throughput',
   async run(ctx) {
     const { writes, warmupWrites, concurrency } = ctx.sizes.replicated;
     const ours: ReplicatedRunResult[] = [];
+    const eager: ReplicatedRunResult[] = [];
     const bases: BaselineRun[] = [];
     for (let r = 1; r <= ctx.sizes.rounds; r++) {
       if (ctx.sizes.rounds > 1) ctx.log(`round ${r}/${ctx.sizes.rounds}`);
       ours.push(await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency }));
       bases.push(await baseline(ctx));
+      eager.push(await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, storeOptions: { minConcurrentBatch: 1 } }));
     }
     const oursRate = median(ours.map((o) => o.convergedWritesPerSec));
     const baseRate = median(bases.map((b) => b.jobsPerSec));
@@ -79,6 +91,12 @@ export const replicatedThroughputScenario: Scenario = {
           ours: middle(ours, (o) => o.convergedWritesPerSec).details,
           baseline: middle(bases, (b) => b.jobsPerSec).details,
         },
+      }),
+      row('diag: replicated, group commit beside another from 16 writes vs from 1 (minConcurrentBatch)', {
+        ours: median(ours.map((o) => o.costUsPerWritePeer)),
+        baseline: median(eager.map((o) => o.costUsPerWritePeer)),
+        unit: 'µs/write/peer',
+        details: { transactionsPerWrite: { ours: median(ours.map(execPerWrite)), baseline: median(eager.map(execPerWrite)) }, baseline: middle(eager, (o) => o.costUsPerWritePeer).details },
       }),
     ];
   },

@@ -101,6 +101,7 @@ export class RecordStore {
       partitions: keys.partitions,
       partitionOf: (key) => keys.partition(key),
       maxBatch: this.opts.maxWriteBatch,
+      minConcurrentBatch: this.opts.minConcurrentBatch,
       slots: () => this.pool.size,
       commit: (partition, batch) => this.commitBatch(partition, batch),
     });

@@ -37,7 +37,7 @@ export interface StoreOptions {
    * Dedicated connections for transactions (a WATCH belongs to its connection). Few is
    * faster: writes that wait for a connection are group-committed into the next
    * transaction (measured: 2 beats 4 and 8 on replicated throughput). On a cluster store
-   * this many per master, and one group commit at a time per partition (`write-queue.ts`).
+   * this many per master, and one group commit at a time per partition.
    * @defaultValue 2
    */
   transactionPoolSize: number;
@@ -46,6 +46,17 @@ export interface StoreOptions {
    * @defaultValue 256
    */
   maxWriteBatch: number;
+  /**
+   * Local writes a group commit needs to start while another one commits (`write-queue.ts`).
+   * With nothing committing, a write starts at once. Under load the writes that arrive
+   * meanwhile then share fewer, fuller transactions, which leaves the CPU to the writes
+   * (measured: 0.09 instead of 0.15 transactions per write, and about a fifth less time per
+   * replicated write, at 21 writers per node). `1` starts a batch whenever a connection is
+   * free: more transactions at once, which only a node waiting on a distant Redis rather
+   * than on its CPU gains from. Capped at `maxWriteBatch`.
+   * @defaultValue 16
+   */
+  minConcurrentBatch: number;
   /**
    * Entries kept in the conflict log.
    * @defaultValue 1000
@@ -79,6 +90,7 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
   maxTransactionRetries: 64,
   transactionPoolSize: 2,
   maxWriteBatch: 256,
+  minConcurrentBatch: 16,
   conflictLogSize: 1000,
   connectTimeoutMs: 5_000,
   digestLeaves: 65_536,
@@ -90,7 +102,7 @@ export const DEFAULT_STORE_OPTIONS: StoreOptions = Object.freeze({
 /** Fills in defaults and validates; throws {@link InvalidOptionsError} naming the field. */
 export function resolveStoreOptions(options: Partial<StoreOptions> = {}): StoreOptions {
   const o: StoreOptions = { ...DEFAULT_STORE_OPTIONS, ...options };
-  for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
+  for (const field of ['tombstoneRetentionMs', 'maxWriteBatch', 'minConcurrentBatch', 'conflictLogSize', 'transactionPoolSize', 'connectTimeoutMs'] as const) {
     const v = o[field];
     if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidOptionsError(field, `must be a positive integer, got ${String(v)}`);
   }

@@ -11,7 +11,7 @@ interface Committed {
   done: () => void;
 }
 
-function queueOf(partitions: number, slots: number, maxBatch = 100) {
+function queueOf(partitions: number, slots: number, maxBatch = 100, minConcurrentBatch = 1) {
   const commits: Committed[] = [];
   let open = 0;
   let mostOpenPerPartition = 0;
@@ -21,6 +21,7 @@ function queueOf(partitions: number, slots: number, maxBatch = 100) {
     // Keys name their partition: "p<partition>-<n>".
     partitionOf: (key) => Number(key.slice(1, key.indexOf('-'))),
     maxBatch,
+    minConcurrentBatch,
     slots: () => slots,
     commit: (partition, batch) =>
       new Promise<void>((resolve) => {
@@ -94,5 +95,58 @@ describe('WriteQueue', () => {
     await settle();
     expect(q.commits.map((c) => c.partition)).toEqual([0, 1, 2, 3, 0]);
     expect(q.open()).toBe(2);
+  });
+
+  it('should start a batch beside a committing one only once it holds minConcurrentBatch writes', async () => {
+    const q = queueOf(1, 2, 100, 3);
+    q.put('p0-a');
+    q.queue.pump();
+    // A lone write with nothing committing goes at once.
+    expect(q.commits.map((c) => c.keys)).toEqual([['p0-a']]);
+    for (const key of ['p0-b', 'p0-c']) {
+      q.put(key);
+      q.queue.pump();
+    }
+    // Two waiting beside a committing batch: not worth a transaction of their own yet.
+    expect(q.commits).toHaveLength(1);
+    q.put('p0-d');
+    q.queue.pump();
+    expect(q.commits.map((c) => c.keys)).toEqual([['p0-a'], ['p0-b', 'p0-c', 'p0-d']]);
+    q.put('p0-e');
+    q.queue.pump();
+    expect(q.commits).toHaveLength(2);
+    // The first batch ends, but the second still commits: p0-e still needs company.
+    q.commits[0]?.done();
+    await settle();
+    expect(q.commits).toHaveLength(2);
+    // Nothing commits any more: it goes alone.
+    q.commits[1]?.done();
+    await settle();
+    expect(q.commits.map((c) => c.keys)).toEqual([['p0-a'], ['p0-b', 'p0-c', 'p0-d'], ['p0-e']]);
+  });
+
+  it('should never let a fuller partition go ahead of one that waited longer', async () => {
+    const q = queueOf(3, 6, 100, 3);
+    q.put('p0-a');
+    q.queue.pump();
+    q.put('p1-a');
+    q.queue.pump();
+    for (const key of ['p2-a', 'p2-b', 'p2-c']) {
+      q.put(key);
+      q.queue.pump();
+    }
+    // p2 holds enough for a batch of its own, but p1 is first in turn and holds one write.
+    expect(q.commits.map((c) => c.partition)).toEqual([0]);
+    q.commits[0]?.done();
+    await settle();
+    // Nothing commits: p1 starts whatever it holds, then p2 (worth it) beside it.
+    expect(q.commits.map((c) => c.keys)).toEqual([['p0-a'], ['p1-a'], ['p2-a', 'p2-b', 'p2-c']]);
+  });
+
+  it('should cap the threshold at maxBatch', async () => {
+    const q = queueOf(1, 2, 2, 16);
+    for (let i = 0; i < 4; i++) q.put(`p0-${i}`);
+    q.queue.pump();
+    expect(q.commits.map((c) => c.keys)).toEqual([['p0-0', 'p0-1'], ['p0-2', 'p0-3']]);
   });
 });
