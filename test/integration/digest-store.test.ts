@@ -4,7 +4,8 @@
  * Every check compares with a {@link MemoryDigest} built from the records themselves.
  */
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import type { Worker } from 'node:worker_threads';
+import { describe, expect, it, vi } from 'vitest';
 import { HybridLogicalClock } from '../../src/clock/hlc.js';
 import { BUCKET_LEAVES, digestShape, leafOf, recordHash } from '../../src/digest/digest.js';
 import { MemoryDigest } from '../../src/digest/memory-digest.js';
@@ -15,6 +16,27 @@ import { useRedisHarness } from '../support/harness.js';
 
 const h = useRedisHarness();
 const SHAPE = digestShape(4096);
+
+// Every fold thread the process starts, so a test can stop one as a crash would: the real
+// `Worker`, only remembered on the way.
+const threads = vi.hoisted(() => [] as Worker[]);
+vi.mock('node:worker_threads', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:worker_threads')>();
+  class TrackedWorker extends actual.Worker {
+    constructor(...args: ConstructorParameters<typeof actual.Worker>) {
+      super(...args);
+      threads.push(this);
+    }
+  }
+  return { ...actual, Worker: TrackedWorker };
+});
+
+/** Stops every fold thread at once, and resolves once each has exited. */
+async function killFoldThreads(): Promise<number> {
+  const live = threads.splice(0);
+  await Promise.all(live.map((t) => t.terminate()));
+  return live.length;
+}
 
 async function openStore(url: string, prefix: string, digestFoldThread: boolean): Promise<RecordStore> {
   const store = new RecordStore(url, new KeyBuilder(prefix, 'A'), new HybridLogicalClock('A'), { digestLeaves: SHAPE.leaves, digestFoldThread });
@@ -100,6 +122,26 @@ describe('RedisDigest and its folder', () => {
     await expectDigestOf(store, after); // only what was folded after the loss: no stale sums
     const { rebuildDigest } = await import('../../src/store/digest-store.js');
     expect(await rebuildDigest(store.digestRedis, store.keys, store.folder!)).toBe(keys.length);
+    await expectDigestOf(store, keys);
+  });
+
+  it('should fail the fold in flight when its thread dies, and fold everything in a new thread on the next request', async () => {
+    // t0  k-0..199 written and folded in the thread
+    // t1  k-100..299 written; a fold starts and every fold thread is killed under it:
+    //     that fold rejects, and the log (one MULTI per fold) stays whole or folded, never half
+    // t2  the next fold starts a new thread, which reopens the folder (trees from Redis)
+    //     and folds what is left: the digest is exact, as if nothing had happened
+    const store = await openStore(h.redis.url(0), h.prefix('dig-death'), true);
+    const keys = Array.from({ length: 300 }, (_, i) => `k-${i}`);
+    await Promise.all(keys.slice(0, 200).map((key) => store.write({ kind: 'put', key, valueJson: '1' })));
+    expect(await store.folder?.fold()).toBeGreaterThan(0);
+    await Promise.all(keys.slice(100).map((key) => store.write({ kind: 'put', key, valueJson: '2' })));
+    const inFlight = store.folder?.fold() as Promise<number>;
+    expect(await killFoldThreads()).toBeGreaterThan(0);
+    await expect(inFlight).rejects.toThrow(/fold thread exited/);
+    await store.folder?.fold();
+    expect(threads.length, 'a new thread took over').toBe(1);
+    expect(await store.redis.llen(store.keys.digestLog())).toBe(0);
     await expectDigestOf(store, keys);
   });
 });
