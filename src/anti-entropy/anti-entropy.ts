@@ -2,8 +2,9 @@
  * Anti-entropy for one node: periodic exchanges with every peer, tombstone collection and
  * digest verification. Rounds and collection run one at a time on one chain, so they never
  * compete (and a collected tombstone can never race a repair of the same key). Folds and
- * verification run one at a time on a second chain: verification's check of the tree
- * against the entries must not see a fold midway, but a fold must not wait out a round's
+ * the second half of verification run one at a time on a second chain: its check of the
+ * tree against the entries must not see a fold midway (the first half, records against
+ * entries, runs beside folds), but a fold must not wait out a round's
  * confirmation delay either (the log would grow meanwhile, and a fold asked for, as by
  * `foldDigest()`, would wait seconds). A round reads the local digest while folds commit,
  * as it reads the peer's while the peer folds: each fold commits atomically, and a
@@ -195,11 +196,10 @@ export class AntiEntropy {
     await this.withDigest(() => this.fold());
     if (options.verifyIntervalMs > 0 && this.deps.now() - this.lastVerifyAt >= options.verifyIntervalMs) {
       this.lastVerifyAt = this.deps.now();
-      await this.withDigest(async () => {
-        const fixes = await verifyDigest(store, () => this.pause(), () => this.closed);
-        if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
-        await this.fold();
-      });
+      // Only the pass's second half holds the fold chain (see verify.ts).
+      const fixes = await verifyDigest(store, () => this.pause(), () => this.closed, (fn) => this.withDigest(fn));
+      if (fixes > 0) this.deps.metrics.digestFixes.inc(fixes);
+      await this.withDigest(() => this.fold());
     }
     const reports: RoundReport[] = [];
     for (const peer of this.peers) {

@@ -13,8 +13,10 @@
  * 2. entries → records: an entry whose record is gone;
  * 3. entries → tree: each partition's tree is added up again from the entries read in
  *    check 2 and replaced where it differs. Only folds write entries and trees, together
- *    in one MULTI, and none runs during the check (the node runs folds and verification
- *    on one chain), so the entries read are the ones the tree sums.
+ *    in one MULTI, and none runs during checks 2 and 3 (`exclusive` runs them on the
+ *    node's fold chain), so the entries read are the ones the tree sums.
+ * Check 1 needs no such hold: whatever it finds is checked again after a fold. So the
+ * node's folds wait out only the second half of a pass, not the whole of it.
  * A key found wrong by checks 1 and 2 is logged for the fold like any written key: the
  * fold sets its entry from its record as it is then, so a write racing the check cannot
  * be undone by it.
@@ -26,11 +28,13 @@ import { readEntryHashes } from '../store/digest-store.js';
 import type { RecordStore } from '../store/record-store.js';
 import { mgetAll, scanAll, scanPage } from '../store/slot-reads.js';
 
-/** Corrects the digest from the records; resolves with the number of keys (and trees) corrected. */
-export async function verifyDigest(store: RecordStore, pause: () => Promise<void>, isClosing: () => boolean): Promise<number> {
+/**
+ * Corrects the digest from the records; resolves with the number of keys (and trees)
+ * corrected. `exclusive` runs a function while no fold of the node's runs.
+ */
+export async function verifyDigest(store: RecordStore, pause: () => Promise<void>, isClosing: () => boolean, exclusive: <T>(fn: () => Promise<T>) => Promise<T>): Promise<number> {
   const { digestRedis: redis, keys, folder } = store;
   if (!folder) return 0;
-  const shape = folder.shape;
   await folder.fold();
   const suspects: string[] = [];
   let cursor = '0';
@@ -43,12 +47,34 @@ export async function verifyDigest(store: RecordStore, pause: () => Promise<void
     await pause();
   } while (cursor !== '0' && !isClosing());
   if (isClosing()) return 0;
+  const trees = await exclusive(() => checkEntries(store, folder, suspects, pause, isClosing));
+  if (trees === undefined) return 0;
+  // A suspect may only have been written after the fold above: fold again and count the
+  // keys that still disagree, then log those so the fold sets them from their records.
+  await folder.fold();
+  const wrong: string[] = [];
+  const unique = [...new Set(suspects)];
+  for (let at = 0; at < unique.length; at += 500) wrong.push(...(await disagreeing(store, unique.slice(at, at + 500))));
+  if (wrong.length > 0) {
+    await logKeys(redis, keys, wrong);
+    await folder.fold();
+  }
+  return trees + wrong.length;
+}
 
+/**
+ * Checks 2 and 3: adds to `suspects` the entries whose record is gone, and replaces each
+ * tree that is not the sum of its entries; resolves with the trees replaced (undefined
+ * when the node closed meanwhile).
+ */
+async function checkEntries(store: RecordStore, folder: Folder, suspects: string[], pause: () => Promise<void>, isClosing: () => boolean): Promise<number | undefined> {
+  const { digestRedis: redis, keys } = store;
+  const shape = folder.shape;
   const trees = Array.from({ length: keys.partitions }, () => new HashTree(shape));
   const seen = new Set<string>();
   for await (const found of scanAll(redis, keys.digestBucketPattern, 500)) {
     for (const bucket of found) {
-      if (isClosing()) return 0;
+      if (isClosing()) return undefined;
       if (seen.has(bucket)) continue;
       seen.add(bucket);
       // HSCAN may return an entry twice: a map keeps each key once.
@@ -68,19 +94,9 @@ export async function verifyDigest(store: RecordStore, pause: () => Promise<void
       await pause();
     }
   }
-  let fixes = 0;
-  for (const [partition, tree] of trees.entries()) if (await folder.replaceTreeIfDiffers(partition, tree.bytes())) fixes += 1;
-  // A suspect may only have been written after the fold above: fold again and count the
-  // keys that still disagree, then log those so the fold sets them from their records.
-  await folder.fold();
-  const wrong: string[] = [];
-  const unique = [...new Set(suspects)];
-  for (let at = 0; at < unique.length; at += 500) wrong.push(...(await disagreeing(store, unique.slice(at, at + 500))));
-  if (wrong.length > 0) {
-    await logKeys(redis, keys, wrong);
-    await folder.fold();
-  }
-  return fixes + wrong.length;
+  let replaced = 0;
+  for (const [partition, tree] of trees.entries()) if (await folder.replaceTreeIfDiffers(partition, tree.bytes())) replaced += 1;
+  return replaced;
 }
 
 /** The keys whose record's hash is not the one their digest entry holds. */

@@ -321,5 +321,28 @@ describe('anti-entropy', () => {
       const [report] = await round;
       expect(report).toMatchObject({ peer: 'B', result: 'repaired', keysRepaired: 50 });
     });
+
+    it('should not hold up a fold during the first half of a verification pass (records against entries)', async () => {
+      // A holds 1,500 records; its round verifies (verifyIntervalMs 1), pausing 300 ms after
+      // each page of 500 records: the first half alone takes 0.9 s. A fold asked meanwhile
+      // must not wait for the pass (the second half, checking buckets, would take minutes).
+      const options: NodeOverrides = { antiEntropy: { intervalMs: 60_000, verifyIntervalMs: 1, stepPauseMs: 300, foldIntervalMs: 60_000 } };
+      const cluster = await h.cluster('ae-verify-fold', ['A', 'B'], { common: options });
+      const A = cluster.node('A');
+      await A.antiEntropyRound(); // the start round, out of the way
+      await Promise.all(keysOf(1_500, 'v').map((k) => A.put(k, k)));
+      await A.foldDigest();
+      const redisA = direct(h, String(cluster.redisOf('A')));
+      const beat = await redisA.hget(A.keys.digestMeta, 'heartbeatAt');
+      const round = A.antiEntropyRound();
+      round.catch(() => undefined); // cut short when the node closes
+      await waitFor(async () => (await redisA.hget(A.keys.digestMeta, 'heartbeatAt')) !== beat, { timeoutMs: 2_000, intervalMs: 5, message: "A's round to start" });
+      await A.put('during-the-pass', 1);
+      const asked = Date.now();
+      const folded = await Promise.race([A.foldDigest().then(() => 'folded'), new Promise((r) => setTimeout(() => r('still waiting'), 2_000))]);
+      expect(folded, 'the fold ran beside the verification pass').toBe('folded');
+      expect(Date.now() - asked).toBeLessThan(2_000);
+      expect(await redisA.llen(A.keys.digestLog()), "A's digest log after the fold").toBe(0);
+    });
   });
 });

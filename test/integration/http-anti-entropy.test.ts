@@ -68,7 +68,7 @@ describe('POST /admin/anti-entropy', () => {
     // line with its data; the next round then sees the difference and pulls the record.
     const { verifyDigest } = await import('../../src/anti-entropy/verify.js');
     const store = (B as unknown as { store: Parameters<typeof verifyDigest>[0] }).store;
-    expect(await verifyDigest(store, async () => undefined, () => false)).toBe(1);
+    expect(await verifyDigest(store, async () => undefined, () => false, (fn) => fn())).toBe(1);
 
     const repaired = await request(urls.B).post('/admin/anti-entropy').set(AUTH);
     expect(repaired.body.rounds[0]).toMatchObject({ peer: 'A', result: 'repaired', keysRepaired: 1, confirmedKeys: 1 });
@@ -102,7 +102,7 @@ describe('eventual-cache repair --config FILE', () => {
     await redisA.quit();
     const { verifyDigest } = await import('../../src/anti-entropy/verify.js');
     const store = (A as unknown as { store: Parameters<typeof verifyDigest>[0] }).store;
-    await verifyDigest(store, async () => undefined, () => false);
+    await verifyDigest(store, async () => undefined, () => false, (fn) => fn());
 
     const dir = mkdtempSync(join(tmpdir(), 'ec-repair-'));
     try {
