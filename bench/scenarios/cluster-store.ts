@@ -11,7 +11,10 @@
  *   three standalone servers, which have none either, with `clusterPartitions` 3 (one
  *   partition per master, as the docs recommend). Diag rows run the same on a cluster with
  *   a replica per master (6 redis-server processes: what a failover needs; the replicas
- *   apply every write again on the same 2 cores) and with the default 12 partitions.
+ *   apply every write again on the same 2 cores), with the default 12 partitions, and
+ *   the cluster and standalone pair again at 4× the concurrency: a cluster node commits a
+ *   transaction per partition (slot) where a standalone node commits one, and that fixed
+ *   cost is shared by more writes when more are in flight.
  * - During the cluster run: keys (`bench:*`, once converged) and commands (from the first
  *   measured write to convergence, `CONFIG RESETSTAT` just before) on each master, max over
  *   min. A partition per master and 3 tagged queue shards per peer should put an even
@@ -42,6 +45,8 @@ import { ClusterStore, StandaloneServers, type MasterSpread, type StoreSetup } f
 
 const NODES = 3;
 const MASTERS = 3;
+/** The diag row's load: this many times the scenario's concurrency. */
+const LOADED = 4;
 
 /** The cluster setups a round runs besides the standalone servers. */
 interface Clusters {
@@ -93,16 +98,27 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
   const ours: ClusterRun[] = [];
   const withReplicas: ReplicatedRunResult[] = [];
   const defaults: ReplicatedRunResult[] = [];
-  const sides = ['standalone', 'tuned', 'replicated', 'defaults'] as const;
+  // The same pair at 4× the writers: a cluster node commits a transaction per partition,
+  // whose fixed cost fuller batches share.
+  const loaded = { ...options, concurrency: concurrency * LOADED };
+  const basesLoaded: ReplicatedRunResult[] = [];
+  const oursLoaded: ReplicatedRunResult[] = [];
+  const sides = ['standalone', 'tuned', 'replicated', 'defaults', 'standaloneLoaded', 'tunedLoaded'] as const;
   for (let r = 1; r <= ctx.sizes.rounds; r++) {
     const tag = ctx.sizes.rounds > 1 ? ` (round ${r}/${ctx.sizes.rounds})` : '';
     // The sides take turns at going first, so a slow start of a round does not always land on one.
     const order = [...sides.slice((r - 1) % sides.length), ...sides.slice(0, (r - 1) % sides.length)];
     for (const side of order) {
-      if (side === 'standalone') {
-        const base = await replicatedRun(ctx, { ...options, store: standalone });
-        ctx.log(`standalone${tag}: ${base.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(base.convergedWritesPerSec)} converged writes/s`);
-        bases.push(base);
+      if (side === 'standalone' || side === 'standaloneLoaded') {
+        const base = await replicatedRun(ctx, { ...(side === 'standalone' ? options : loaded), store: standalone });
+        ctx.log(`standalone${side === 'standalone' ? '' : `, concurrency ${loaded.concurrency}`}${tag}: ${base.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(base.convergedWritesPerSec)} converged writes/s`);
+        (side === 'standalone' ? bases : basesLoaded).push(base);
+        continue;
+      }
+      if (side === 'tunedLoaded') {
+        const run = await replicatedRun(ctx, { ...loaded, store: clusters.tuned });
+        ctx.log(`cluster (${clusters.tuned.description}), concurrency ${loaded.concurrency}${tag}: ${run.costUsPerWritePeer.toFixed(1)} µs per write per peer, ${Math.round(run.convergedWritesPerSec)} converged writes/s`);
+        oursLoaded.push(run);
         continue;
       }
       const cluster = clusters[side];
@@ -118,6 +134,9 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
   const base = sideOf(bases);
   const dflt = sideOf(defaults);
   const repl = sideOf(withReplicas);
+  const tunedHigh = sideOf(oursLoaded);
+  const baseHigh = sideOf(basesLoaded);
+  const exec = (runs: readonly ReplicatedRunResult[]) => round(median(runs.map((r) => (r.details.redisCommandsPerWrite as Record<string, { calls: number }>).exec?.calls ?? Number.NaN)), 3);
   const mid = middle(ours, (o) => o.run.costUsPerWritePeer);
   const details = {
     rounds: ctx.sizes.rounds,
@@ -141,6 +160,17 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
       unit: 'µs/write/peer',
       target: { kind: 'max-ratio', max: 1.3 },
       details,
+    }),
+    row(`diag: cluster: cost per replicated write at concurrency ${loaded.concurrency}, ${MASTERS} partitions vs standalone`, {
+      ours: tunedHigh.cost,
+      baseline: baseHigh.cost,
+      unit: 'µs/write/peer',
+      details: {
+        transactionsPerWrite: { [`concurrency ${concurrency}`]: { cluster: exec(ours.map((o) => o.run)), standalone: exec(bases) }, [`concurrency ${loaded.concurrency}`]: { cluster: exec(oursLoaded), standalone: exec(basesLoaded) } },
+        cluster: summary(tunedHigh.mid),
+        standalone: summary(baseHigh.mid),
+        note: 'EXEC calls per write: group commits, merges and folds',
+      },
     }),
     row(`diag: cluster: cost per replicated write, a replica per master vs standalone`, { ours: repl.cost, baseline: base.cost, unit: 'µs/write/peer' }),
     row(`diag: cluster: cost per replicated write, default ${CLUSTER_PARTITIONS} partitions vs standalone`, { ours: dflt.cost, baseline: base.cost, unit: 'µs/write/peer' }),
