@@ -35,7 +35,7 @@ import { LocalRedisCluster } from '../src/local-redis/local-cluster.js';
 import { LocalRedisServer } from '../src/local-redis/local-redis.js';
 import { ReplicaNode } from '../src/node/replica-node.js';
 import { BENCH_PREFIX, startCluster, waitForConvergence } from './lib/cluster.js';
-import { ClusterStore, StandaloneServers } from './lib/store-setup.js';
+import { ClusterStore, StandaloneServers, type StoreSetup } from './lib/store-setup.js';
 import { SIZES, type BenchContext } from './lib/context.js';
 import { closedLoop, openLoop } from './lib/load.js';
 import { valueOfBytes } from './lib/payload.js';
@@ -74,6 +74,14 @@ const localWrite =
     }
   };
 
+/** Scenario 11's replicated run on `store`: a warm-up run, then the measured one inside `profiled`. */
+async function clusterStoreRun(ctx: BenchContext, store: StoreSetup, profiled: <T>(fn: () => Promise<T>) => Promise<T>): Promise<number> {
+  const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
+  await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
+  await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store, measured: profiled });
+  return writes;
+}
+
 const WORKLOADS: Record<string, Workload> = {
   'local-write-c1': localWrite(1),
   'local-write-c64': localWrite(64),
@@ -88,10 +96,7 @@ const WORKLOADS: Record<string, Workload> = {
     const rc = await LocalRedisCluster.start({ masters: 3, replicasPerMaster: 0 });
     const store = new ClusterStore(rc, BENCH_PREFIX, 'one 3-master Redis Cluster, 3 partitions per node', 3);
     try {
-      const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
-      await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
-      await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store, measured: profiled });
-      return writes;
+      return await clusterStoreRun(ctx, store, profiled);
     } finally {
       store.close();
       await rc.destroy();
@@ -101,10 +106,7 @@ const WORKLOADS: Record<string, Workload> = {
     // Scenario 11's baseline: the same run with each node on its own private redis-server.
     const store = await StandaloneServers.start(3);
     try {
-      const { writes, warmupWrites, concurrency } = ctx.sizes.clusterStore;
-      await replicatedRun(ctx, { nodes: 3, writes: warmupWrites, warmupWrites, concurrency, store });
-      await replicatedRun(ctx, { nodes: 3, writes, warmupWrites, concurrency, store, measured: profiled });
-      return writes;
+      return await clusterStoreRun(ctx, store, profiled);
     } finally {
       await store.destroy();
     }

@@ -31,6 +31,14 @@ function direct(h2: { defer(fn: () => unknown): void }, url: string): Redis {
   return redis;
 }
 
+/** Starts a round on `node` and resolves once it has begun (its heartbeat moved), with the round's promise. */
+async function roundUnderWay(node: ReplicaNode, redis: Redis): Promise<{ round: ReturnType<ReplicaNode['antiEntropyRound']> }> {
+  const beat = await redis.hget(node.keys.digestMeta, 'heartbeatAt');
+  const round = node.antiEntropyRound();
+  await waitFor(async () => (await redis.hget(node.keys.digestMeta, 'heartbeatAt')) !== beat, { timeoutMs: 2_000, intervalMs: 5, message: `${node.id}'s round to start` });
+  return { round };
+}
+
 async function pendingFor(node: ReplicaNode, peer: string): Promise<number> {
   const status = await node.status();
   return status.peers.find((p) => p.id === peer)?.antiEntropy?.tombstonesPending ?? -1;
@@ -309,9 +317,7 @@ describe('anti-entropy', () => {
       await Promise.all(keysOf(50, 'b').map((k) => B.put(k, k)));
       await B.foldDigest();
       const redisA = direct(h, String(cluster.redisOf('A')));
-      const beat = await redisA.hget(A.keys.digestMeta, 'heartbeatAt');
-      const round = A.antiEntropyRound();
-      await waitFor(async () => (await redisA.hget(A.keys.digestMeta, 'heartbeatAt')) !== beat, { timeoutMs: 2_000, intervalMs: 5, message: "A's round to start" });
+      const { round } = await roundUnderWay(A, redisA);
       await A.put('during-the-round', 1);
       const asked = Date.now();
       await A.foldDigest();
@@ -333,10 +339,8 @@ describe('anti-entropy', () => {
       await Promise.all(keysOf(1_500, 'v').map((k) => A.put(k, k)));
       await A.foldDigest();
       const redisA = direct(h, String(cluster.redisOf('A')));
-      const beat = await redisA.hget(A.keys.digestMeta, 'heartbeatAt');
-      const round = A.antiEntropyRound();
+      const { round } = await roundUnderWay(A, redisA);
       round.catch(() => undefined); // cut short when the node closes
-      await waitFor(async () => (await redisA.hget(A.keys.digestMeta, 'heartbeatAt')) !== beat, { timeoutMs: 2_000, intervalMs: 5, message: "A's round to start" });
       await A.put('during-the-pass', 1);
       const asked = Date.now();
       const folded = await Promise.race([A.foldDigest().then(() => 'folded'), new Promise((r) => setTimeout(() => r('still waiting'), 2_000))]);
