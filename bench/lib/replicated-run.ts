@@ -50,6 +50,8 @@ export interface ReplicatedRunResult {
   costUsPerWritePeer: number;
   /** Commands the store's Redis ran per measured write, over the same window (stabler than wall time). */
   redisCommandsPerWrite: number;
+  /** EXEC calls per measured write: the transactions (group commits, merges, folds) it cost. */
+  transactionsPerWrite: number;
   /** Replication jobs the nodes produced for the measured writes. */
   replicationJobs: number;
   details: Record<string, unknown>;
@@ -166,6 +168,7 @@ export async function replicatedRun(ctx: BenchContext, o: ReplicatedRunOptions):
       convergedWritesPerSec: (o.writes * 1000) / convergeMs,
       costUsPerWritePeer: (convergeMs * 1000) / writePeers,
       redisCommandsPerWrite: commands['(total)']?.calls ?? Number.NaN,
+      transactionsPerWrite: commands.exec?.calls ?? Number.NaN,
       replicationJobs: jobs,
       details: {
         nodes: o.nodes,

@@ -141,7 +141,7 @@ async function replicatedRows(ctx: BenchContext, standalone: StandaloneServers, 
   const repl = sideOf(withReplicas);
   const tunedHigh = sideOf(oursLoaded);
   const baseHigh = sideOf(basesLoaded);
-  const exec = (runs: readonly ReplicatedRunResult[]) => round(median(runs.map((r) => (r.details.redisCommandsPerWrite as Record<string, { calls: number }>).exec?.calls ?? Number.NaN)), 3);
+  const exec = (runs: readonly ReplicatedRunResult[]) => round(median(runs.map((r) => r.transactionsPerWrite)), 3);
   const mid = middle(ours, (o) => o.run.costUsPerWritePeer);
   const details = {
     rounds: ctx.sizes.rounds,

@@ -56,12 +56,6 @@ async function baseline(ctx: BenchContext): Promise<BaselineRun> {
   };
 }
 
-/** EXEC calls per measured write: the transactions (group commits, merges, folds) a write cost. */
-function execPerWrite(run: ReplicatedRunResult): number {
-  const commands = run.details.redisCommandsPerWrite as Record<string, { calls: number }> | undefined;
-  return commands?.exec?.calls ?? Number.NaN;
-}
-
 export const replicatedThroughputScenario: Scenario = {
   id: 'replicated-throughput',
   title: '2. Replicated throughput',
@@ -96,7 +90,7 @@ export const replicatedThroughputScenario: Scenario = {
         ours: median(ours.map((o) => o.costUsPerWritePeer)),
         baseline: median(eager.map((o) => o.costUsPerWritePeer)),
         unit: 'µs/write/peer',
-        details: { transactionsPerWrite: { ours: median(ours.map(execPerWrite)), baseline: median(eager.map(execPerWrite)) }, baseline: middle(eager, (o) => o.costUsPerWritePeer).details },
+        details: { transactionsPerWrite: { ours: median(ours.map((o) => o.transactionsPerWrite)), baseline: median(eager.map((o) => o.transactionsPerWrite)) }, baseline: middle(eager, (o) => o.costUsPerWritePeer).details },
       }),
     ];
   },
